@@ -1,0 +1,116 @@
+//! The one response body type: a small buffer for gateway-made answers, or the
+//! upstream's body streamed through with an idle timeout (never buffered whole).
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::{Instant, Sleep};
+
+pin_project_lite::pin_project! {
+    /// Streams an upstream body; fails if no frame arrives within `idle`, so a stalled
+    /// upstream ends the client's response instead of hanging it.
+    pub struct Streamed {
+        #[pin]
+        inner: Incoming,
+        #[pin]
+        timer: Sleep,
+        idle: Duration,
+    }
+}
+
+impl Streamed {
+    pub fn new(inner: Incoming, idle: Duration) -> Self {
+        Streamed {
+            inner,
+            timer: tokio::time::sleep(idle),
+            idle,
+        }
+    }
+}
+
+/// Why a streamed body ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("upstream body: {0}")]
+    Upstream(#[from] hyper::Error),
+    #[error("upstream body stalled for {0:?}")]
+    Idle(Duration),
+}
+
+pin_project_lite::pin_project! {
+    #[project = GwBodyProj]
+    pub enum GwBody {
+        Full { data: Option<Bytes> },
+        Stream { #[pin] inner: Streamed },
+    }
+}
+
+impl GwBody {
+    pub fn full(data: impl Into<Bytes>) -> Self {
+        GwBody::Full {
+            data: Some(data.into()),
+        }
+    }
+    pub fn empty() -> Self {
+        GwBody::Full { data: None }
+    }
+    pub fn stream(inner: Incoming, idle: Duration) -> Self {
+        GwBody::Stream {
+            inner: Streamed::new(inner, idle),
+        }
+    }
+}
+
+impl Body for GwBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.project() {
+            GwBodyProj::Full { data } => Poll::Ready(
+                data.take()
+                    .filter(|d| !d.is_empty())
+                    .map(|d| Ok(Frame::data(d))),
+            ),
+            GwBodyProj::Stream { inner } => {
+                let mut s = inner.project();
+                match s.inner.as_mut().poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        let deadline = Instant::now() + *s.idle;
+                        s.timer.as_mut().reset(deadline);
+                        Poll::Ready(Some(Ok(frame)))
+                    }
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Upstream(e)))),
+                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Pending => match s.timer.poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::Idle(*s.idle)))),
+                        Poll::Pending => Poll::Pending,
+                    },
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            GwBody::Full { data } => data.as_ref().is_none_or(|d| d.is_empty()),
+            GwBody::Stream { inner } => inner.inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            GwBody::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            GwBody::Stream { inner } => inner.inner.size_hint(),
+        }
+    }
+}

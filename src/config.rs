@@ -1,0 +1,493 @@
+//! `tyk.conf`: the process settings (tyk-compat §10), read once at startup.
+//!
+//! Precedence: built-in defaults < the JSON file < `TYK_GW_*` environment variables.
+//! Unknown keys are ignored (real Tyk files carry dozens we do not use); a known key
+//! with the wrong type is an error naming the key, never a silent default.
+
+use crate::model::json::{self, DecodeError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::Path;
+
+/// Tyk's `policies` block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PoliciesConfig {
+    pub policy_source: String,
+    pub policy_record_name: String,
+    pub policy_path: String,
+}
+
+impl Default for PoliciesConfig {
+    fn default() -> Self {
+        PoliciesConfig {
+            policy_source: "file".into(),
+            policy_record_name: "policies/policies.json".into(),
+            policy_path: String::new(),
+        }
+    }
+}
+
+/// Where keys and quota counters live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub path: String,
+    pub host: String,
+    pub port: u16,
+    pub password: String,
+    pub database: i64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            kind: "embedded".into(),
+            path: "./data".into(),
+            host: "localhost".into(),
+            port: 6379,
+            password: String::new(),
+            database: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpServerOptions {
+    pub enable_path_prefix_matching: bool,
+    pub enable_path_suffix_matching: bool,
+    pub enable_strict_routes: bool,
+}
+
+/// tollgate's own reload settings (not in Tyk).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReloadConfig {
+    /// Watch the policy and API directories and reload on change.
+    pub watch: bool,
+    /// Quiet period after the last file event before reloading, in milliseconds.
+    pub debounce_ms: u64,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        ReloadConfig {
+            watch: true,
+            debounce_ms: 50,
+        }
+    }
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub listen_address: String,
+    pub listen_port: u16,
+    pub control_api_port: u16,
+    pub secret: String,
+    pub app_path: String,
+    pub policies: PoliciesConfig,
+    pub storage: StorageConfig,
+    pub hash_keys: bool,
+    pub hash_key_function: String,
+    pub enable_hashed_keys_listing: bool,
+    pub min_token_length: i64,
+    pub allow_master_keys: bool,
+    pub allow_unsafe_policy_ids: bool,
+    pub http_server_options: HttpServerOptions,
+    pub rate_limit_response_headers: String,
+    pub hide_generator_header: bool,
+    pub health_check_endpoint_name: String,
+    /// Upstream response timeout in seconds (0 = the built-in default of 30 s).
+    pub proxy_default_timeout: f64,
+    pub reload: ReloadConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen_address: String::new(),
+            listen_port: 8080,
+            control_api_port: 0,
+            // Tyk ships a well-known default secret; an admin API that anyone who has
+            // read Tyk's docs can use is worse than none, so ours is off until set.
+            secret: String::new(),
+            app_path: "apps/".into(),
+            policies: PoliciesConfig::default(),
+            storage: StorageConfig::default(),
+            hash_keys: false,
+            hash_key_function: String::new(),
+            enable_hashed_keys_listing: false,
+            min_token_length: 0,
+            allow_master_keys: false,
+            allow_unsafe_policy_ids: false,
+            http_server_options: HttpServerOptions::default(),
+            rate_limit_response_headers: String::new(),
+            hide_generator_header: false,
+            health_check_endpoint_name: "hello".into(),
+            proxy_default_timeout: 0.0,
+            reload: ReloadConfig::default(),
+        }
+    }
+}
+
+/// A configuration problem, with where it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {error}")]
+    Decode { file: String, error: DecodeError },
+    #[error("environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
+    #[error("{file}: {key}: {reason}")]
+    Invalid {
+        file: String,
+        key: String,
+        reason: String,
+    },
+}
+
+/// Which scalar type a known key has, so env strings convert correctly.
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Bool,
+    Int,
+    Float,
+}
+
+/// Every key reachable through `TYK_GW_*`, by JSON path.
+const KNOWN: &[(&str, Kind)] = &[
+    ("listen_address", Kind::Str),
+    ("listen_port", Kind::Int),
+    ("control_api_port", Kind::Int),
+    ("secret", Kind::Str),
+    ("app_path", Kind::Str),
+    ("policies.policy_source", Kind::Str),
+    ("policies.policy_record_name", Kind::Str),
+    ("policies.policy_path", Kind::Str),
+    ("storage.type", Kind::Str),
+    ("storage.path", Kind::Str),
+    ("storage.host", Kind::Str),
+    ("storage.port", Kind::Int),
+    ("storage.password", Kind::Str),
+    ("storage.database", Kind::Int),
+    ("hash_keys", Kind::Bool),
+    ("hash_key_function", Kind::Str),
+    ("enable_hashed_keys_listing", Kind::Bool),
+    ("min_token_length", Kind::Int),
+    ("allow_master_keys", Kind::Bool),
+    ("allow_unsafe_policy_ids", Kind::Bool),
+    (
+        "http_server_options.enable_path_prefix_matching",
+        Kind::Bool,
+    ),
+    (
+        "http_server_options.enable_path_suffix_matching",
+        Kind::Bool,
+    ),
+    ("http_server_options.enable_strict_routes", Kind::Bool),
+    ("rate_limit_response_headers", Kind::Str),
+    ("hide_generator_header", Kind::Bool),
+    ("health_check_endpoint_name", Kind::Str),
+    ("proxy_default_timeout", Kind::Float),
+    ("reload.watch", Kind::Bool),
+    ("reload.debounce_ms", Kind::Int),
+];
+
+/// Tyk's env name for a JSON path: `http_server_options.use_ssl` → `TYK_GW_HTTPSERVEROPTIONS_USESSL`.
+pub fn env_name(path: &str) -> String {
+    let segs: Vec<String> = path
+        .split('.')
+        .map(|s| s.replace('_', "").to_ascii_uppercase())
+        .collect();
+    format!("TYK_GW_{}", segs.join("_"))
+}
+
+impl Config {
+    /// Loads `path` (or the defaults when `None`) and applies `TYK_GW_*` overrides from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let file = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<built-in defaults>".into());
+        let mut value = match path {
+            Some(p) => {
+                let text = std::fs::read(p).map_err(|source| ConfigError::Read {
+                    file: file.clone(),
+                    source,
+                })?;
+                let v = json::parse_value(&text).map_err(|error| ConfigError::Decode {
+                    file: file.clone(),
+                    error,
+                })?;
+                if !v.is_object() {
+                    return Err(ConfigError::Invalid {
+                        file,
+                        key: "(root)".into(),
+                        reason: "expected a JSON object".into(),
+                    });
+                }
+                v
+            }
+            None => Value::Object(Default::default()),
+        };
+        apply_env(&mut value, env)?;
+        let cfg: Config = json::from_value(value).map_err(|error| ConfigError::Decode {
+            file: file.clone(),
+            error,
+        })?;
+        cfg.validate(&file)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            reason,
+        };
+        match self.rate_limit_response_headers.as_str() {
+            "" | "quotas" | "rate_limits" => {}
+            other => {
+                return Err(bad(
+                    "rate_limit_response_headers",
+                    format!("must be \"quotas\" or \"rate_limits\", got {other:?}"),
+                ))
+            }
+        }
+        match self.storage.kind.as_str() {
+            "embedded" | "" => {}
+            "redis" => {
+                return Err(bad(
+                    "storage.type",
+                    "\"redis\" (cluster mode) is not available in this build; use \"embedded\""
+                        .into(),
+                ))
+            }
+            other => {
+                return Err(bad(
+                    "storage.type",
+                    format!("must be \"embedded\" or \"redis\", got {other:?}"),
+                ))
+            }
+        }
+        match self.policies.policy_source.as_str() {
+            "service" | "rpc" => {
+                return Err(bad(
+                    "policies.policy_source",
+                    format!("{:?} needs a Dashboard/MDCB; tollgate reads policies from files (use \"file\")", self.policies.policy_source),
+                ))
+            }
+            _ => {}
+        }
+        if !(self.proxy_default_timeout >= 0.0 && self.proxy_default_timeout.is_finite()) {
+            return Err(bad(
+                "proxy_default_timeout",
+                "must be a non-negative number of seconds".into(),
+            ));
+        }
+        if self.health_check_endpoint_name.contains('/')
+            || self.health_check_endpoint_name.is_empty()
+        {
+            return Err(bad(
+                "health_check_endpoint_name",
+                "must be a single path segment".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tyk treats 0 as "use the default of 3".
+    pub fn min_token_length(&self) -> usize {
+        if self.min_token_length <= 0 {
+            3
+        } else {
+            self.min_token_length as usize
+        }
+    }
+
+    pub fn upstream_timeout(&self) -> std::time::Duration {
+        if self.proxy_default_timeout > 0.0 {
+            std::time::Duration::from_secs_f64(self.proxy_default_timeout)
+        } else {
+            std::time::Duration::from_secs(30)
+        }
+    }
+
+    pub fn rate_headers_from_rate(&self) -> bool {
+        self.rate_limit_response_headers == "rate_limits"
+    }
+
+    /// The admin API is served only when a secret is configured.
+    pub fn admin_enabled(&self) -> bool {
+        !self.secret.is_empty()
+    }
+}
+
+fn apply_env(
+    root: &mut Value,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("TYK_GW_"))
+        .collect();
+    for (path, kind) in KNOWN {
+        let name = env_name(path);
+        let Some((_, raw)) = env.iter().find(|(k, _)| k.eq_ignore_ascii_case(&name)) else {
+            continue;
+        };
+        let value = match kind {
+            Kind::Str => Value::String(raw.clone()),
+            Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+                "true" | "1" => Value::Bool(true),
+                "false" | "0" | "" => Value::Bool(false),
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: name,
+                        reason: format!("expected true or false, got {raw:?}"),
+                    })
+                }
+            },
+            Kind::Int => {
+                raw.trim()
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .map_err(|_| ConfigError::Env {
+                        var: name.clone(),
+                        reason: format!("expected an integer, got {raw:?}"),
+                    })?
+            }
+            Kind::Float => raw
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(|| ConfigError::Env {
+                    var: name.clone(),
+                    reason: format!("expected a number, got {raw:?}"),
+                })?,
+        };
+        set_path(root, path, value);
+    }
+    Ok(())
+}
+
+fn set_path(root: &mut Value, path: &str, value: Value) {
+    let mut cur = root;
+    let segs: Vec<&str> = path.split('.').collect();
+    for seg in &segs[..segs.len() - 1] {
+        let obj = match cur {
+            Value::Object(m) => m,
+            other => {
+                *other = Value::Object(Default::default());
+                match other {
+                    Value::Object(m) => m,
+                    _ => return,
+                }
+            }
+        };
+        cur = obj
+            .entry(seg.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !cur.is_object() {
+            *cur = Value::Object(Default::default());
+        }
+    }
+    if let Value::Object(m) = cur {
+        m.insert(segs[segs.len() - 1].to_string(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        Config::load(
+            Some(f.path()),
+            env.iter().map(|(a, b)| (a.to_string(), b.to_string())),
+        )
+    }
+
+    #[test]
+    fn env_names_follow_tyk() {
+        assert_eq!(env_name("listen_port"), "TYK_GW_LISTENPORT");
+        assert_eq!(
+            env_name("http_server_options.enable_strict_routes"),
+            "TYK_GW_HTTPSERVEROPTIONS_ENABLESTRICTROUTES"
+        );
+        assert_eq!(
+            env_name("policies.policy_path"),
+            "TYK_GW_POLICIES_POLICYPATH"
+        );
+    }
+
+    #[test]
+    fn defaults_without_file() {
+        let c = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(c.listen_port, 8080);
+        assert_eq!(c.app_path, "apps/");
+        assert_eq!(c.policies.policy_record_name, "policies/policies.json");
+        assert_eq!(c.storage.path, "./data");
+        assert_eq!(c.min_token_length(), 3);
+        assert!(!c.admin_enabled());
+    }
+
+    #[test]
+    fn file_values_unknown_keys_and_env() {
+        let c = load_str(
+            r#"{"listen_port": 9000, "secret": "s", "enable_analytics": true, "storage": {"type": "embedded", "path": "/tmp/x"}}"#,
+            &[("TYK_GW_LISTENPORT", "9100"), ("TYK_GW_HTTPSERVEROPTIONS_ENABLESTRICTROUTES", "true")],
+        )
+        .unwrap();
+        assert_eq!(c.listen_port, 9100);
+        assert_eq!(c.secret, "s");
+        assert_eq!(c.storage.path, "/tmp/x");
+        assert!(c.http_server_options.enable_strict_routes);
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let e = load_str(r#"{"listen_port": "eighty"}"#, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen_port"), "{e}");
+        let e = load_str(
+            r#"{"http_server_options": {"enable_strict_routes": 1}}"#,
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("http_server_options.enable_strict_routes"),
+            "{e}"
+        );
+        let e = load_str("{}", &[("TYK_GW_HASHKEYS", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TYK_GW_HASHKEYS"), "{e}");
+        let e = load_str("{not json", &[]).unwrap_err().to_string();
+        assert!(e.contains("invalid JSON"), "{e}");
+        let e = load_str(r#"{"rate_limit_response_headers": "x"}"#, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rate_limit_response_headers"), "{e}");
+    }
+}

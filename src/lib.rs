@@ -1,0 +1,56 @@
+//! tollgate: an API gateway that is a drop-in for the Tyk Gateway in file mode.
+//!
+//! Every proxied request runs the stages of [`pipeline`] in order over one immutable
+//! [`snapshot::Snapshot`]:
+//!
+//! ```text
+//! route → version → authenticate → policies → inactive/expired → API access
+//!       → allowed_urls → rate limit → API rate limit → quota → forward
+//! ```
+//!
+//! Files (`tyk.conf`, `apps/*.json`, policies) are parsed into the raw types of
+//! [`model`], compiled into a snapshot, and swapped atomically on reload. Keys live in
+//! the embedded [`store`]; limiter and quota state in [`limits`], outside the snapshot,
+//! so reloads keep counters.
+
+pub mod admin;
+pub mod admin_policies;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod echo;
+pub mod error;
+pub mod keys;
+pub mod limits;
+pub mod lint;
+pub mod load;
+pub mod model;
+pub mod pipeline;
+pub mod policy;
+pub mod reload;
+pub mod server;
+pub mod snapshot;
+pub mod state;
+pub mod store;
+pub mod util;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration:\n{0}")]
+    Files(load::Issues),
+    #[error("key store: {0}")]
+    Store(String),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, String),
+}
+
+impl StartupError {
+    /// 2 for bad files (fix the input), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartupError::Files(_) => 2,
+            StartupError::Store(_) | StartupError::Bind(..) => 1,
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Rate-limiter and quota state, kept outside the snapshot so reloads keep counters.
+//!
+//! State exists only for keys that authenticated (the pipeline calls in here after
+//! authentication and ACL), so unauthenticated traffic cannot grow these maps. Idle
+//! rate limiters are swept: a limiter untouched for longer than its replenish period is
+//! indistinguishable from a fresh one, so dropping it changes no decision.
+
+pub mod clock;
+pub mod quota;
+pub mod rate;
+
+pub use clock::{Clock, ManualClock};
+pub use quota::{QuotaCell, QuotaDecision};
+pub use rate::{Limiter, RateDecision};
+
+use crate::snapshot::{QuotaSpec, RateSpec};
+use dashmap::DashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Makes quota ceilings durable (the key store in production).
+pub trait QuotaSink: Send + Sync + 'static {
+    fn persist(&self, key: &str, scope: &str, used: u64, window_end: i64) -> Result<(), String>;
+    fn persist_many(&self, records: &[(String, String, u64, i64)]) -> Result<(), String>;
+    fn forget(&self, key: &str) -> Result<(), String>;
+}
+
+struct RateSlot {
+    scope: Arc<str>,
+    spec: RateSpec,
+    limiter: Arc<Limiter>,
+    last_used: i64,
+}
+
+#[derive(Default)]
+struct KeyState {
+    rates: Mutex<Vec<RateSlot>>,
+    quotas: Mutex<Vec<(Arc<str>, Arc<QuotaCell>)>>,
+}
+
+/// All limiter and quota state of the process.
+pub struct Limits {
+    clock: Clock,
+    keys: DashMap<Box<str>, Arc<KeyState>>,
+    apis: DashMap<Box<str>, (RateSpec, Arc<Limiter>)>,
+    sink: Arc<dyn QuotaSink>,
+    last_sweep: AtomicI64,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Limits {
+    pub fn new(clock: Clock, sink: Arc<dyn QuotaSink>) -> Limits {
+        Limits {
+            clock,
+            keys: DashMap::new(),
+            apis: DashMap::new(),
+            sink,
+            last_sweep: AtomicI64::new(0),
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn key_state(&self, key: &str) -> Arc<KeyState> {
+        if let Some(s) = self.keys.get(key) {
+            return s.clone();
+        }
+        self.keys.entry(Box::from(key)).or_default().clone()
+    }
+
+    /// Checks the key's rate for `scope`; a changed `spec` starts a fresh limiter.
+    pub fn check_rate(&self, key: &str, scope: &Arc<str>, spec: RateSpec) -> RateDecision {
+        let state = self.key_state(key);
+        let now = self.clock.unix();
+        let limiter = {
+            let mut rates = lock(&state.rates);
+            match rates.iter_mut().find(|s| s.scope == *scope) {
+                Some(slot) if slot.spec == spec => {
+                    slot.last_used = now;
+                    slot.limiter.clone()
+                }
+                found => {
+                    let Some(l) = rate::new_limiter(spec, &self.clock) else {
+                        return RateDecision::Allowed {
+                            limit: 0,
+                            remaining: 0,
+                            reset: now,
+                        };
+                    };
+                    let l = Arc::new(l);
+                    match found {
+                        Some(slot) => {
+                            slot.spec = spec;
+                            slot.limiter = l.clone();
+                            slot.last_used = now;
+                        }
+                        None => rates.push(RateSlot {
+                            scope: scope.clone(),
+                            spec,
+                            limiter: l.clone(),
+                            last_used: now,
+                        }),
+                    }
+                    l
+                }
+            }
+        };
+        rate::check(&limiter, spec, &self.clock)
+    }
+
+    /// Checks an API's `global_rate_limit`.
+    pub fn check_api_rate(&self, api_id: &str, spec: RateSpec) -> RateDecision {
+        let limiter = match self.apis.get(api_id) {
+            Some(e) if e.0 == spec => e.1.clone(),
+            _ => {
+                let Some(l) = rate::new_limiter(spec, &self.clock) else {
+                    return RateDecision::Allowed {
+                        limit: 0,
+                        remaining: 0,
+                        reset: 0,
+                    };
+                };
+                let l = Arc::new(l);
+                self.apis.insert(Box::from(api_id), (spec, l.clone()));
+                l
+            }
+        };
+        rate::check(&limiter, spec, &self.clock)
+    }
+
+    fn cell(&self, key: &str, scope: &Arc<str>) -> Arc<QuotaCell> {
+        let state = self.key_state(key);
+        let mut quotas = lock(&state.quotas);
+        if let Some((_, c)) = quotas.iter().find(|(s, _)| s == scope) {
+            return c.clone();
+        }
+        let c = Arc::new(QuotaCell::default());
+        quotas.push((scope.clone(), c.clone()));
+        c
+    }
+
+    /// Restores a persisted counter (at startup).
+    pub fn restore_quota(&self, key: &str, scope: &str, used: u64, window_end: i64) {
+        let state = self.key_state(key);
+        let mut quotas = lock(&state.quotas);
+        quotas.retain(|(s, _)| &**s != scope);
+        quotas.push((
+            Arc::from(scope),
+            Arc::new(QuotaCell::restored(used, window_end)),
+        ));
+    }
+
+    /// Counts one request against the quota, reserving durable headroom as needed.
+    pub async fn consume_quota(
+        &self,
+        key: &str,
+        scope: &Arc<str>,
+        spec: QuotaSpec,
+    ) -> Result<QuotaDecision, String> {
+        let cell = self.cell(key, scope);
+        loop {
+            match cell.consume(spec, self.clock.unix()) {
+                QuotaDecision::NeedReserve => self.reserve(key, scope, &cell, spec).await?,
+                QuotaDecision::Allowed {
+                    remaining,
+                    reset,
+                    refill,
+                } => {
+                    if refill {
+                        let (sink, clock) = (self.sink.clone(), self.clock.clone());
+                        let (key, scope, cell) = (key.to_string(), scope.clone(), cell.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) =
+                                reserve_with(&sink, &clock, &key, &scope, &cell, spec).await
+                            {
+                                tracing::warn!(error = %e, "background quota reservation failed");
+                            }
+                            cell.reservation_done();
+                        });
+                    }
+                    return Ok(QuotaDecision::Allowed {
+                        remaining,
+                        reset,
+                        refill: false,
+                    });
+                }
+                d => return Ok(d),
+            }
+        }
+    }
+
+    async fn reserve(
+        &self,
+        key: &str,
+        scope: &Arc<str>,
+        cell: &Arc<QuotaCell>,
+        spec: QuotaSpec,
+    ) -> Result<(), String> {
+        reserve_with(&self.sink, &self.clock, key, scope, cell, spec).await
+    }
+
+    /// Remaining quota without counting (for `GET /tyk/keys/{key}`); `None` if never used.
+    pub fn quota_remaining(&self, key: &str, scope: &str, spec: QuotaSpec) -> Option<u64> {
+        let state = self.keys.get(key)?.clone();
+        let quotas = lock(&state.quotas);
+        let (_, cell) = quotas.iter().find(|(s, _)| &**s == scope)?;
+        Some(cell.remaining(spec, self.clock.unix()))
+    }
+
+    /// Forgets every counter of a key (key created, replaced or deleted).
+    pub fn reset_key(&self, key: &str) -> Result<(), String> {
+        self.keys.remove(key);
+        self.sink.forget(key)
+    }
+
+    /// Exact counts of every quota cell, for a clean shutdown.
+    pub fn flush_quotas(&self) -> Result<usize, String> {
+        let mut records = Vec::new();
+        for e in self.keys.iter() {
+            for (scope, cell) in lock(&e.value().quotas).iter() {
+                let s = cell.state();
+                if s.used > 0 || s.window_end > 0 {
+                    records.push((e.key().to_string(), scope.to_string(), s.used, s.window_end));
+                }
+            }
+        }
+        self.sink.persist_many(&records)?;
+        Ok(records.len())
+    }
+
+    /// Drops idle rate limiters and empty key entries; cheap to call often.
+    pub fn sweep(&self) {
+        let now = self.clock.unix();
+        if now - self.last_sweep.swap(now, Ordering::AcqRel) < 10 {
+            return;
+        }
+        self.keys.retain(|_, state| {
+            let mut rates = lock(&state.rates);
+            rates.retain(|s| now - s.last_used <= s.spec.per.ceil() as i64 + 1);
+            !rates.is_empty() || !lock(&state.quotas).is_empty()
+        });
+    }
+
+    /// Number of keys with limiter or quota state (for metrics and tests).
+    pub fn tracked_keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn rate_limiters(&self) -> usize {
+        self.keys.iter().map(|e| lock(&e.value().rates).len()).sum()
+    }
+}
+
+async fn reserve_with(
+    sink: &Arc<dyn QuotaSink>,
+    clock: &Clock,
+    key: &str,
+    scope: &Arc<str>,
+    cell: &Arc<QuotaCell>,
+    spec: QuotaSpec,
+) -> Result<(), String> {
+    // One reservation at a time per cell, so durable ceilings are written in increasing order.
+    let _guard = cell.reserve_lock.lock().await;
+    let Some((target, window_end)) = cell.next_reservation(spec, clock.unix()) else {
+        return Ok(());
+    };
+    // The write fsyncs: keep it off the async workers.
+    let (sink, k, sc) = (sink.clone(), key.to_string(), scope.clone());
+    tokio::task::spawn_blocking(move || sink.persist(&k, &sc, target, window_end))
+        .await
+        .map_err(|e| format!("quota reservation task failed: {e}"))??;
+    cell.reserved(target, window_end);
+    Ok(())
+}
+
+/// A sink that keeps nothing (tests, and stores without durability).
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+impl QuotaSink for NullSink {
+    fn persist(&self, _: &str, _: &str, _: u64, _: i64) -> Result<(), String> {
+        Ok(())
+    }
+    fn persist_many(&self, _: &[(String, String, u64, i64)]) -> Result<(), String> {
+        Ok(())
+    }
+    fn forget(&self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}

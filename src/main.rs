@@ -1,0 +1,6 @@
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    tollgate::cli::run(tollgate::cli::Cli::parse())
+}

@@ -1,0 +1,178 @@
+//! Stage: build the upstream request and send it. The only stage that does I/O.
+
+use crate::body::GwBody;
+use crate::error::GatewayError;
+use crate::snapshot::Api;
+use crate::state::UpstreamClient;
+use http::header::{HeaderName, HeaderValue, CONNECTION, COOKIE, HOST};
+use http::{HeaderMap, Request, Response, Uri};
+use hyper::body::Incoming;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones Tyk and Go also drop.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including those named in `Connection`.
+pub fn remove_hop_by_hop(h: &mut HeaderMap) {
+    if h.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            h.remove(n);
+        }
+    }
+    for name in HOP_BY_HOP {
+        if *name == "te"
+            && h.get("te")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+        {
+            continue;
+        }
+        h.remove(*name);
+    }
+}
+
+/// Appends the client address to `X-Forwarded-For`.
+pub fn append_forwarded_for(h: &mut HeaderMap, peer: IpAddr) {
+    let value = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.is_empty() => format!("{prior}, {peer}"),
+        _ => peer.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        h.insert("x-forwarded-for", v);
+    }
+}
+
+/// `strip_auth_data`: drop the credential from header, query and cookie (Tyk's StripAuth).
+pub fn strip_auth(api: &Api, h: &mut HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(name) = &api.auth.header {
+        h.remove(name);
+    }
+    let cookie_name = api
+        .auth
+        .cookie
+        .clone()
+        .or_else(|| api.auth.header.as_ref().map(|n| n.as_str().to_string()));
+    if let Some(cname) = cookie_name {
+        let kept: Vec<String> = h
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && c.split_once('=').map(|(k, _)| k) != Some(cname.as_str()))
+            .map(str::to_string)
+            .collect();
+        h.remove(COOKIE);
+        if !kept.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+                h.insert(COOKIE, v);
+            }
+        }
+    }
+    match (query, &api.auth.param) {
+        (Some(q), Some(p)) => {
+            let kept: Vec<&str> = q
+                .split('&')
+                .filter(|pair| super::authn::query_param(pair, p).is_none() && !pair.is_empty())
+                .collect();
+            (!kept.is_empty()).then(|| kept.join("&"))
+        }
+        (q, _) => q.map(str::to_string),
+    }
+}
+
+/// The upstream URI: target base path + (stripped) request path + query.
+pub fn upstream_uri(api: &Api, path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
+    let mut pq = String::with_capacity(
+        api.target.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1),
+    );
+    pq.push_str(&api.target.base_path);
+    if !path.starts_with('/') {
+        pq.push('/');
+    }
+    pq.push_str(path);
+    if let Some(q) = query {
+        pq.push('?');
+        pq.push_str(q);
+    }
+    Uri::builder()
+        .scheme(api.target.scheme.clone())
+        .authority(api.target.authority.clone())
+        .path_and_query(pq)
+        .build()
+        .map_err(|_| GatewayError::BadRequest("Bad Request"))
+}
+
+/// Sends `req` and classifies failures: connect → 502, no response in time → 504.
+pub async fn send(
+    client: &UpstreamClient,
+    req: Request<Incoming>,
+    timeout: Duration,
+) -> Result<Response<GwBody>, GatewayError> {
+    match tokio::time::timeout(timeout, client.request(req)).await {
+        Err(_) => Err(GatewayError::UpstreamTimeout),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, connect = e.is_connect(), "upstream request failed");
+            Err(GatewayError::UpstreamUnavailable)
+        }
+        Ok(Ok(resp)) => {
+            let (mut parts, body) = resp.into_parts();
+            remove_hop_by_hop(&mut parts.headers);
+            Ok(Response::from_parts(parts, GwBody::stream(body, timeout)))
+        }
+    }
+}
+
+/// Prepares headers for the upstream: hop-by-hop removed, `Host` set to the target,
+/// `X-Forwarded-For` appended.
+pub fn prepare_headers(h: &mut HeaderMap, api: &Api, peer: IpAddr) {
+    remove_hop_by_hop(h);
+    if let Ok(v) = HeaderValue::from_str(api.target.authority.as_str()) {
+        h.insert(HOST, v);
+    }
+    append_forwarded_for(h, peer);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_removal() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "keep-alive, x-secret".parse().unwrap());
+        h.insert("x-secret", "1".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("te", "trailers".parse().unwrap());
+        h.insert("upgrade", "h2c".parse().unwrap());
+        h.insert("x-keep", "1".parse().unwrap());
+        remove_hop_by_hop(&mut h);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["te", "x-keep"]);
+    }
+
+    #[test]
+    fn forwarded_for_appends() {
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, "10.0.0.1".parse().unwrap());
+        append_forwarded_for(&mut h, "127.0.0.1".parse().unwrap());
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+    }
+}

@@ -1,0 +1,183 @@
+//! Listeners, connections and graceful shutdown.
+
+use crate::admin;
+use crate::body::GwBody;
+use crate::pipeline;
+use crate::state::AppState;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Proxied APIs, plus `/tyk/` and `/hello` when there is no separate control port.
+    Gateway { with_control: bool },
+    /// `/tyk/` and `/hello` only.
+    Control,
+}
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn dispatch(
+    state: Arc<AppState>,
+    role: Role,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<GwBody> {
+    let control = match role {
+        Role::Control => true,
+        Role::Gateway { with_control } => {
+            with_control && admin::is_control_path(&state.config, req.uri().path())
+        }
+    };
+    if control {
+        admin::handle(&state, req).await
+    } else if role == Role::Control {
+        admin::error(http::StatusCode::NOT_FOUND, "Not Found")
+    } else {
+        pipeline::handle(&state, req, peer).await
+    }
+}
+
+fn builder() -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        // Without a timer hyper's header timeout silently does nothing.
+        .header_read_timeout(Duration::from_secs(10))
+        .max_buf_size(64 * 1024)
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(100);
+    b
+}
+
+/// Accepts connections until `shutdown` flips, then drains them.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    role: Role,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = builder();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let st = state.clone();
+                let svc = service_fn(move |req| {
+                    let st = st.clone();
+                    async move { Ok::<_, Infallible>(dispatch(st, role, req, peer).await) }
+                });
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timeout: closing remaining connections"),
+    }
+}
+
+/// A running gateway (used by `serve` and by the integration tests).
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub control_addr: Option<SocketAddr>,
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, drains, and saves counters.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let st = self.state.clone();
+        let _ = tokio::task::spawn_blocking(move || st.shutdown()).await;
+    }
+}
+
+/// Binds the listeners named by the config and starts serving.
+pub async fn start(state: Arc<AppState>) -> Result<Running, crate::StartupError> {
+    let cfg = state.config.clone();
+    let host = if cfg.listen_address.is_empty() {
+        "0.0.0.0"
+    } else {
+        cfg.listen_address.as_str()
+    };
+    let bind = |port: u16| {
+        let addr = format!("{host}:{port}");
+        async move {
+            TcpListener::bind(&addr)
+                .await
+                .map_err(|e| crate::StartupError::Bind(addr.clone(), e.to_string()))
+        }
+    };
+    let (tx, rx) = watch::channel(false);
+    let main = bind(cfg.listen_port).await?;
+    let addr = main
+        .local_addr()
+        .map_err(|e| crate::StartupError::Bind(host.to_string(), e.to_string()))?;
+    let mut tasks = Vec::new();
+    let mut control_addr = None;
+    let separate = cfg.control_api_port != 0 && cfg.control_api_port != cfg.listen_port;
+    if separate {
+        let ctl = bind(cfg.control_api_port).await?;
+        control_addr = ctl.local_addr().ok();
+        tasks.push(tokio::spawn(serve(
+            ctl,
+            state.clone(),
+            Role::Control,
+            rx.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(serve(
+        main,
+        state.clone(),
+        Role::Gateway {
+            with_control: !separate,
+        },
+        rx,
+    )));
+    Ok(Running {
+        addr,
+        control_addr,
+        state,
+        shutdown: tx,
+        tasks,
+    })
+}

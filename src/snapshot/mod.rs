@@ -1,0 +1,265 @@
+//! The immutable snapshot every request reads: compiled APIs, routing, policies and
+//! per-key grants.
+//!
+//! A snapshot is built off the request path from raw documents, then published whole
+//! through an `ArcSwap` (see `crate::state`). Requests load it once and use that one
+//! generation from start to end, so they never see half of an old policy set.
+//!
+//! Tyk re-applies a key's policies on every request; we apply them once per
+//! (key revision, snapshot) and cache the compiled result in the snapshot itself, so a
+//! reload or a key update invalidates it naturally and the hot path only does lookups.
+
+pub mod acl;
+pub mod api;
+pub mod grant;
+
+use crate::load::{check_duplicate_policies, Issue, Issues, RawSet};
+use crate::model::{ApiDefinition, Policy};
+use crate::policy::PolicyLookup;
+use acl::Matching;
+pub use api::{Api, AuthSpec, RateSpec, Route, Target, VersionLocation, VersionRule};
+use dashmap::DashMap;
+pub use grant::{ApiGrant, Grant, Limits, QuotaSpec};
+use regex::Regex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Settings that shape compilation and matching (from tyk.conf; not hot-reloaded).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompileSettings {
+    pub matching: Matching,
+    pub strict_routes: bool,
+}
+
+/// Loaded policies, stored per (org_id, id) as Tyk v5.12+ does.
+#[derive(Debug, Default)]
+pub struct Policies {
+    by_org: HashMap<String, HashMap<String, Policy>>,
+    count: usize,
+}
+
+impl Policies {
+    pub fn len(&self) -> usize {
+        self.count
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+    /// Every policy, ordered by (org, id) for stable listings.
+    pub fn all(&self) -> Vec<&Policy> {
+        let mut v: Vec<&Policy> = self.by_org.values().flat_map(|m| m.values()).collect();
+        v.sort_by(|a, b| (&a.org_id, a.effective_id()).cmp(&(&b.org_id, b.effective_id())));
+        v
+    }
+    /// By id across all orgs (the REST `GET /tyk/policies/{id}`).
+    pub fn find_any_org(&self, id: &str) -> Option<&Policy> {
+        self.all().into_iter().find(|p| p.effective_id() == id)
+    }
+    pub fn from_list(list: impl IntoIterator<Item = Policy>) -> Policies {
+        let mut p = Policies::default();
+        for pol in list {
+            let id = pol.effective_id().to_string();
+            if p.by_org
+                .entry(pol.org_id.clone())
+                .or_default()
+                .insert(id, pol)
+                .is_none()
+            {
+                p.count += 1;
+            }
+        }
+        p
+    }
+}
+
+impl PolicyLookup for Policies {
+    fn policy(&self, org_id: &str, id: &str) -> Option<&Policy> {
+        self.by_org.get(org_id)?.get(id)
+    }
+}
+
+/// Cached result of applying policies to one key for one API org.
+#[derive(Debug)]
+pub struct GrantEntry {
+    pub revision: u64,
+    pub org: Arc<str>,
+    pub grant: Result<Arc<Grant>, crate::policy::ApplyError>,
+}
+
+/// Everything compiled from one consistent set of files.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub generation: u64,
+    pub loaded_at: SystemTime,
+    pub settings: CompileSettings,
+    pub apis: Vec<Arc<Api>>,
+    pub routes: Vec<Route>,
+    pub policies: Policies,
+    /// API definitions as written, for `GET /tyk/apis`.
+    pub api_defs: Vec<(Arc<str>, serde_json::Value, ApiDefinition)>,
+    /// Hex digest of the files' bytes, for logs and `/hello`.
+    pub digest: String,
+    regexes: DashMap<String, Option<Arc<Regex>>>,
+    grants: DashMap<Box<str>, Arc<GrantEntry>>,
+}
+
+impl Snapshot {
+    /// An empty snapshot (no APIs, no policies).
+    pub fn empty(settings: CompileSettings) -> Snapshot {
+        Snapshot {
+            generation: 0,
+            loaded_at: SystemTime::now(),
+            settings,
+            apis: Vec::new(),
+            routes: Vec::new(),
+            policies: Policies::default(),
+            api_defs: Vec::new(),
+            digest: String::new(),
+            regexes: DashMap::new(),
+            grants: DashMap::new(),
+        }
+    }
+
+    /// Compiles raw documents; every problem is reported, and nothing is published on error.
+    pub fn compile(
+        raw: RawSet,
+        settings: CompileSettings,
+        generation: u64,
+    ) -> Result<Snapshot, Issues> {
+        let mut issues: Vec<Issue> = Vec::new();
+        let mut apis = Vec::new();
+        let mut api_defs = Vec::new();
+        let mut ids: HashMap<String, String> = HashMap::new();
+        for loaded in &raw.apis {
+            if let Some(first) = ids.get(&loaded.def.api_id) {
+                issues.push(Issue::new(
+                    loaded.file.clone(),
+                    "api_id",
+                    format!(
+                        "duplicate api_id {:?} (also defined in {first})",
+                        loaded.def.api_id
+                    ),
+                ));
+                continue;
+            }
+            match api::compile_api(loaded) {
+                Ok(a) => {
+                    ids.insert(loaded.def.api_id.clone(), loaded.file.clone());
+                    api_defs.push((a.id.clone(), loaded.raw.clone(), loaded.def.clone()));
+                    apis.push(Arc::new(a));
+                }
+                Err(mut e) => issues.append(&mut e),
+            }
+        }
+
+        issues.extend(check_duplicate_policies(&raw.policies));
+        let regexes = DashMap::new();
+        for lp in &raw.policies {
+            for (api_id, ad) in &lp.policy.access_rights {
+                for (i, spec) in ad.allowed_urls.iter().enumerate() {
+                    let pattern = acl::tyk_pattern(&spec.url, settings.matching);
+                    match acl::compile(&pattern) {
+                        Ok(re) => {
+                            regexes.insert(pattern, Some(Arc::new(re)));
+                        }
+                        Err(e) => issues.push(Issue::new(
+                            lp.file.clone(),
+                            crate::model::json::join_path(
+                                &lp.path,
+                                &format!("access_rights.{api_id}.allowed_urls[{i}].url"),
+                            ),
+                            format!(
+                                "invalid regular expression {:?}: {}",
+                                spec.url,
+                                first_line(&e)
+                            ),
+                        )),
+                    }
+                }
+            }
+        }
+        if !issues.is_empty() {
+            return Err(Issues(issues));
+        }
+        let policies = Policies::from_list(
+            raw.policies
+                .into_iter()
+                .filter(|p| p.policy.is_loaded())
+                .map(|p| p.policy),
+        );
+        let routes = api::build_routes(&apis);
+        Ok(Snapshot {
+            generation,
+            loaded_at: SystemTime::now(),
+            settings,
+            apis,
+            routes,
+            policies,
+            api_defs,
+            digest: format!("{:016x}", raw.digest),
+            regexes,
+            grants: DashMap::new(),
+        })
+    }
+
+    /// The API serving `path`, and the prefix it matched.
+    pub fn route(&self, path: &str) -> Option<(&Arc<Api>, &str)> {
+        let r = api::route(&self.routes, path, self.settings.strict_routes)?;
+        Some((&self.apis[r.api], r.prefix.as_str()))
+    }
+
+    pub fn api_by_id(&self, id: &str) -> Option<&Arc<Api>> {
+        self.apis.iter().find(|a| &*a.id == id)
+    }
+
+    /// A compiled regex for an already rewritten pattern (compiled and cached on first use).
+    pub(crate) fn regex(&self, pattern: &str) -> Option<Arc<Regex>> {
+        if let Some(r) = self.regexes.get(pattern) {
+            return r.clone();
+        }
+        let compiled = acl::compile(pattern).ok().map(Arc::new);
+        self.regexes.insert(pattern.to_string(), compiled.clone());
+        compiled
+    }
+
+    /// The key's grant for an API of `org`: cached per (key revision, org) in this snapshot.
+    pub fn grant(
+        &self,
+        storage_key: &str,
+        revision: u64,
+        session: &crate::model::Session,
+        org: &Arc<str>,
+    ) -> Arc<GrantEntry> {
+        if let Some(e) = self.grants.get(storage_key) {
+            if e.revision == revision && e.org == *org {
+                return e.clone();
+            }
+        }
+        let entry = Arc::new(GrantEntry {
+            revision,
+            org: org.clone(),
+            grant: grant::build(self, session, Some(org)).map(Arc::new),
+        });
+        self.grants.insert(Box::from(storage_key), entry.clone());
+        entry
+    }
+
+    /// Drops a cached grant (key deleted or replaced).
+    pub fn forget_grant(&self, storage_key: &str) {
+        self.grants.remove(storage_key);
+    }
+
+    pub fn cached_grants(&self) -> usize {
+        self.grants.len()
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .unwrap_or(s)
+        .trim()
+        .to_string()
+}

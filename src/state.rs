@@ -1,0 +1,199 @@
+//! The process-wide state shared by every connection.
+
+use crate::config::Config;
+use crate::limits::{Clock, Limits, QuotaSink};
+use crate::load::{self, Issues};
+use crate::snapshot::acl::Matching;
+use crate::snapshot::{CompileSettings, Snapshot};
+use crate::store::KeyStore;
+use arc_swap::ArcSwap;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+pub type UpstreamClient = Client<HttpConnector, Incoming>;
+
+/// What `/hello` reports about reloads.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    pub reloads: u64,
+    pub failures: u64,
+    pub last_success: Option<SystemTime>,
+    /// The problems of the last failed reload, until a good one arrives.
+    pub last_error: Option<Issues>,
+}
+
+/// Everything a request or an admin call needs.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub snapshot: ArcSwap<Snapshot>,
+    pub store: Arc<KeyStore>,
+    pub limits: Limits,
+    pub client: UpstreamClient,
+    pub reload_status: Mutex<ReloadStatus>,
+    /// Serialises reloads so two triggers never interleave their swaps.
+    pub reload_lock: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+/// Quota ceilings go to the key store.
+struct StoreSink(Arc<KeyStore>);
+
+impl QuotaSink for StoreSink {
+    fn persist(&self, key: &str, scope: &str, used: u64, window_end: i64) -> Result<(), String> {
+        self.0
+            .put_quota(key, scope, used, window_end)
+            .map_err(|e| e.to_string())
+    }
+    fn persist_many(&self, records: &[(String, String, u64, i64)]) -> Result<(), String> {
+        self.0.flush_quotas(records).map_err(|e| e.to_string())
+    }
+    fn forget(&self, key: &str) -> Result<(), String> {
+        self.0.delete_quota(key).map_err(|e| e.to_string())
+    }
+}
+
+pub fn compile_settings(cfg: &Config) -> CompileSettings {
+    CompileSettings {
+        matching: Matching {
+            prefix: cfg.http_server_options.enable_path_prefix_matching,
+            suffix: cfg.http_server_options.enable_path_suffix_matching,
+        },
+        strict_routes: cfg.http_server_options.enable_strict_routes,
+    }
+}
+
+/// Reads and compiles the files named by `cfg` (no side effects).
+pub fn build_snapshot(cfg: &Config, generation: u64) -> Result<Snapshot, Issues> {
+    let raw = load::read_all(cfg)?;
+    Snapshot::compile(raw, compile_settings(cfg), generation)
+}
+
+impl AppState {
+    /// Opens the store, restores quota counters and compiles the first snapshot.
+    pub fn new(config: Config, clock: Clock) -> Result<Arc<AppState>, crate::StartupError> {
+        let snapshot = build_snapshot(&config, 1).map_err(crate::StartupError::Files)?;
+        let store = Arc::new(
+            KeyStore::open(std::path::Path::new(&config.storage.path))
+                .map_err(|e| crate::StartupError::Store(e.to_string()))?,
+        );
+        let limits = Limits::new(clock, Arc::new(StoreSink(store.clone())));
+        for key in store.keys() {
+            for (scope, used, window_end) in store.quota_records_for(&key) {
+                limits.restore_quota(&key, &scope, used, window_end);
+            }
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .build(connector);
+        Ok(Arc::new(AppState {
+            config: Arc::new(config),
+            snapshot: ArcSwap::from_pointee(snapshot),
+            store,
+            limits,
+            client,
+            reload_status: Mutex::new(ReloadStatus {
+                last_success: Some(SystemTime::now()),
+                ..Default::default()
+            }),
+            reload_lock: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(1),
+        }))
+    }
+
+    pub fn status(&self) -> std::sync::MutexGuard<'_, ReloadStatus> {
+        self.reload_status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Re-reads the files and swaps the snapshot; a bad set keeps the current one.
+    pub async fn reload(self: &Arc<Self>, trigger: &str) -> Result<u64, Issues> {
+        let _guard = self.reload_lock.lock().await;
+        let generation = self.generation.load(Ordering::Acquire) + 1;
+        let cfg = self.config.clone();
+        let started = std::time::Instant::now();
+        // Parsing and regex compilation are CPU work: keep them off the async workers.
+        let built = tokio::task::spawn_blocking(move || build_snapshot(&cfg, generation))
+            .await
+            .unwrap_or_else(|e| {
+                Err(Issues(vec![load::Issue::new(
+                    "<reload>",
+                    "",
+                    format!("reload task failed: {e}"),
+                )]))
+            });
+        match built {
+            Ok(snap) => {
+                let (apis, policies, digest) =
+                    (snap.apis.len(), snap.policies.len(), snap.digest.clone());
+                self.snapshot.store(Arc::new(snap));
+                self.generation.store(generation, Ordering::Release);
+                let mut st = self.status();
+                st.reloads += 1;
+                st.last_success = Some(SystemTime::now());
+                st.last_error = None;
+                tracing::info!(trigger, generation, apis, policies, digest = %digest, took_ms = started.elapsed().as_millis() as u64, "reloaded");
+                Ok(generation)
+            }
+            Err(issues) => {
+                let mut st = self.status();
+                st.failures += 1;
+                let first_time = st.last_error.as_ref() != Some(&issues);
+                if first_time {
+                    tracing::error!(trigger, problems = %issues, "reload rejected; keeping the last good configuration");
+                }
+                st.last_error = Some(issues.clone());
+                Err(issues)
+            }
+        }
+    }
+
+    /// Writes exact quota counts and syncs the store (clean shutdown).
+    pub fn shutdown(&self) {
+        match self.limits.flush_quotas() {
+            Ok(n) => tracing::info!(counters = n, "quota counters saved"),
+            Err(e) => tracing::error!(error = %e, "saving quota counters failed"),
+        }
+        if let Err(e) = self.store.close() {
+            tracing::error!(error = %e, "closing the key store failed");
+        }
+    }
+}
+
+impl AppState {
+    /// Finds a key as Tyk does: the name re-generated for the API's org first, then as
+    /// presented (tyk-compat §4.3). Returns the stored name (hashed with `hash_keys`).
+    pub fn find_key(&self, key: &str, org: &str) -> Option<(String, Arc<crate::store::StoredKey>)> {
+        let hash = self.config.hash_keys;
+        let try_name = |name: &str| {
+            let stored = if hash {
+                crate::keys::hash_key(name)
+            } else {
+                name.to_string()
+            };
+            self.store.get(&stored).map(|s| (stored, s))
+        };
+        if !org.is_empty() && !key.starts_with(org) {
+            if let Some(found) = try_name(&format!("{org}{key}")) {
+                return Some(found);
+            }
+        }
+        try_name(key)
+    }
+}
