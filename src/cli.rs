@@ -160,10 +160,8 @@ fn serve(cfg: Config) -> ExitCode {
         if !state.config.admin_enabled() {
             tracing::warn!("no \"secret\" in tyk.conf: the /tyk/ admin API is disabled");
         }
-        let watcher = crate::reload::start(&state);
         wait_for_signals(&state).await;
         tracing::info!("shutting down: draining connections");
-        drop(watcher);
         running.stop().await;
         Ok::<(), StartupError>(())
     });

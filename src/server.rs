@@ -117,11 +117,13 @@ pub struct Running {
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    watcher: Option<crate::reload::Watcher>,
 }
 
 impl Running {
     /// Stops accepting, drains, and saves counters.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
+        self.watcher.take();
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
@@ -173,11 +175,13 @@ pub async fn start(state: Arc<AppState>) -> Result<Running, crate::StartupError>
         },
         rx,
     )));
+    let watcher = crate::reload::start(&state);
     Ok(Running {
         addr,
         control_addr,
         state,
         shutdown: tx,
         tasks,
+        watcher,
     })
 }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub reload_status: Mutex<ReloadStatus>,
     /// Serialises reloads so two triggers never interleave their swaps.
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// Serialises writes to the policy source through the REST APIs.
+    pub policy_write_lock: tokio::sync::Mutex<()>,
     generation: AtomicU64,
 }
 
@@ -114,6 +116,7 @@ impl AppState {
                 ..Default::default()
             }),
             reload_lock: tokio::sync::Mutex::new(()),
+            policy_write_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(1),
         }))
     }
@@ -139,6 +142,14 @@ impl AppState {
                 )]))
             });
         match built {
+            Ok(snap)
+                if snap.digest == self.snapshot.load().digest
+                    && self.status().last_error.is_none() =>
+            {
+                // Same bytes as the live snapshot: keep it (and its warm grant cache).
+                tracing::debug!(trigger, "reload: files unchanged");
+                Ok(self.snapshot.load().generation)
+            }
             Ok(snap) => {
                 let (apis, policies, digest) =
                     (snap.apis.len(), snap.policies.len(), snap.digest.clone());

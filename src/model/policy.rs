@@ -78,11 +78,14 @@ pub struct Policy {
     pub id: String,
     pub name: String,
     pub org_id: String,
+    #[serde(serialize_with = "crate::model::ser_num")]
     pub rate: f64,
+    #[serde(serialize_with = "crate::model::ser_num")]
     pub per: f64,
     pub quota_max: i64,
     pub quota_renewal_rate: i64,
     #[serde(skip_serializing_if = "is_zero_f64")]
+    #[serde(serialize_with = "crate::model::ser_num")]
     pub throttle_interval: f64,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub throttle_retry_limit: i64,

@@ -100,6 +100,8 @@ pub struct Snapshot {
     pub api_defs: Vec<(Arc<str>, serde_json::Value, ApiDefinition)>,
     /// Hex digest of the files' bytes, for logs and `/hello`.
     pub digest: String,
+    /// Which file each policy id was loaded from (directory mode writes back there).
+    pub policy_files: HashMap<String, String>,
     regexes: DashMap<String, Option<Arc<Regex>>>,
     grants: DashMap<Box<str>, Arc<GrantEntry>>,
 }
@@ -116,6 +118,7 @@ impl Snapshot {
             policies: Policies::default(),
             api_defs: Vec::new(),
             digest: String::new(),
+            policy_files: HashMap::new(),
             regexes: DashMap::new(),
             grants: DashMap::new(),
         }
@@ -182,6 +185,11 @@ impl Snapshot {
         if !issues.is_empty() {
             return Err(Issues(issues));
         }
+        let policy_files = raw
+            .policies
+            .iter()
+            .map(|p| (p.policy.effective_id().to_string(), p.file.clone()))
+            .collect();
         let policies = Policies::from_list(
             raw.policies
                 .into_iter()
@@ -198,6 +206,7 @@ impl Snapshot {
             policies,
             api_defs,
             digest: format!("{:016x}", raw.digest),
+            policy_files,
             regexes,
             grants: DashMap::new(),
         })
