@@ -163,6 +163,21 @@ impl Limits {
         ));
     }
 
+    /// Counts one request without any I/O; `NeedReserve` means call [`Limits::consume_quota`].
+    /// `Allowed { refill: true }` asks the caller to run [`Limits::refill`] in the background.
+    pub fn try_consume_quota(&self, key: &str, scope: &Arc<str>, spec: QuotaSpec) -> QuotaDecision {
+        self.cell(key, scope).consume(spec, self.clock.unix())
+    }
+
+    /// Extends a cell's durable ceiling (after `refill: true`).
+    pub async fn refill(&self, key: &str, scope: &Arc<str>, spec: QuotaSpec) {
+        let cell = self.cell(key, scope);
+        if let Err(e) = reserve_with(&self.sink, &self.clock, key, scope, &cell, spec).await {
+            tracing::warn!(error = %e, "background quota reservation failed");
+        }
+        cell.reservation_done();
+    }
+
     /// Counts one request against the quota, reserving durable headroom as needed.
     pub async fn consume_quota(
         &self,

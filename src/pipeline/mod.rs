@@ -9,7 +9,11 @@
 //! - Access checks come before limits, so a forbidden request burns no rate or quota.
 //! - Rate (key, then API-wide) comes before quota, so a rate-limited request never
 //!   consumes quota (PRODUCT.md decision 8).
-//! - The snapshot is loaded once, here, and passed down: every stage sees one generation.
+//! - The snapshot is loaded once, in [`handle`], and passed down: every stage sees one
+//!   generation.
+//!
+//! [`decide`] runs every stage up to the quota synchronously and, in steady state,
+//! without allocating; only the rare durable quota reservation and forwarding are async.
 
 pub mod authn;
 pub mod authz;
@@ -19,9 +23,9 @@ pub mod path;
 use crate::body::GwBody;
 use crate::error::{self, GatewayError, RateHeaders};
 use crate::limits::{QuotaDecision, RateDecision};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Api, QuotaSpec, Snapshot};
 use crate::state::AppState;
-use http::{Request, Response, Version};
+use http::{HeaderMap, Method, Request, Response, Version};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,13 +51,195 @@ pub async fn handle(
 }
 
 /// The path with the listen path removed (always starting with `/`).
-fn strip_prefix<'p>(path: &'p str, prefix: &str) -> &'p str {
+pub fn strip_prefix<'p>(path: &'p str, prefix: &str) -> &'p str {
     let p = prefix.trim_end_matches('/');
     match path.strip_prefix(p) {
-        Some(rest) if rest.is_empty() => "/",
+        Some("") => "/",
         Some(rest) if rest.starts_with('/') => rest,
         // Non-strict routes match mid-segment (`/app` serves `/apple`): keep the rest as is.
         Some(_) | None => path,
+    }
+}
+
+/// A quota check that needs a durable reservation (or a background refill) first.
+#[derive(Debug, Clone)]
+pub struct QuotaFollowUp {
+    pub name: String,
+    pub scope: Arc<str>,
+    pub spec: QuotaSpec,
+    /// `true`: the request is not yet counted (reserve, then count); `false`: counted,
+    /// just extend the ceiling in the background.
+    pub pending: bool,
+}
+
+/// The outcome of every stage before forwarding.
+#[derive(Debug)]
+pub struct Decision<'s> {
+    pub api: &'s Arc<Api>,
+    /// The listen path prefix that matched.
+    pub prefix: &'s str,
+    pub headers: Option<RateHeaders>,
+    pub quota: Option<QuotaFollowUp>,
+}
+
+/// Runs route → … → quota for one request against `snap`.
+pub fn decide<'s>(
+    state: &AppState,
+    snap: &'s Snapshot,
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    canon: &path::CanonPath<'_>,
+) -> Result<Decision<'s>, GatewayError> {
+    let cfg = &state.config;
+    let rate_mode = cfg.rate_headers_from_rate();
+    let (api, prefix) = snap.route(&canon.path).ok_or(GatewayError::NoRoute)?;
+    let stripped = strip_prefix(&canon.path, prefix);
+    let version = authz::requested_version(api, headers, query, stripped)?;
+    let mut decision = Decision {
+        api,
+        prefix,
+        headers: None,
+        quota: None,
+    };
+    if api.keyless {
+        check_api_rate(state, api)?;
+        if !rate_mode {
+            decision.headers = Some(RateHeaders {
+                limit: 0,
+                remaining: 0,
+                reset: 0,
+            });
+        }
+        return Ok(decision);
+    }
+
+    let key = authn::extract_key(&api.auth, headers, query).ok_or(GatewayError::AuthMissing)?;
+    if key.len() < cfg.min_token_length() {
+        return Err(GatewayError::KeyDenied);
+    }
+    let now = state.limits.clock().unix();
+    let outcome = state.with_key(&key, &api.org_id, |name, stored| -> Result<(), GatewayError> {
+        let entry = snap.grant(name, stored.revision, &stored.session, &api.org_id);
+        let grant = match &entry.grant {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::info!(key = %crate::keys::fingerprint(&key), api = %api.id, reason = %e, "policies could not be applied");
+                return Err(GatewayError::KeyDenied);
+            }
+        };
+        authz::check_key_state(grant, now)?;
+        let limits = authz::check_access(grant, api, &version)?;
+        let stripped_decoded = strip_prefix(&canon.decoded, prefix);
+        authz::check_urls(grant, api, method.as_str(), &canon.decoded, stripped_decoded, snap.settings.matching)?;
+
+        if !api.disable_rate_limit {
+            if let Some(spec) = limits.rate {
+                match state.limits.check_rate(name, &limits.scope, spec) {
+                    RateDecision::Allowed { limit, remaining, reset } => {
+                        if rate_mode {
+                            decision.headers = Some(RateHeaders {
+                                limit: i64::from(limit),
+                                remaining: i64::from(remaining),
+                                reset,
+                            });
+                        }
+                    }
+                    RateDecision::Limited { limit, retry_after, reset } => {
+                        return Err(GatewayError::RateLimited {
+                            retry_after,
+                            headers: rate_mode.then_some(RateHeaders {
+                                limit: i64::from(limit),
+                                remaining: 0,
+                                reset,
+                            }),
+                        });
+                    }
+                }
+            }
+        }
+        check_api_rate(state, api)?;
+
+        match limits.quota.filter(|_| !api.disable_quota) {
+            Some(spec) => match state.limits.try_consume_quota(name, &limits.scope, spec) {
+                QuotaDecision::Allowed { remaining, reset, refill } => {
+                    if !rate_mode {
+                        decision.headers = Some(RateHeaders {
+                            limit: spec.max as i64,
+                            remaining: remaining as i64,
+                            reset,
+                        });
+                    }
+                    if refill {
+                        decision.quota = Some(QuotaFollowUp {
+                            name: name.to_string(),
+                            scope: limits.scope.clone(),
+                            spec,
+                            pending: false,
+                        });
+                    }
+                }
+                QuotaDecision::Exceeded { retry_after, .. } => return Err(GatewayError::QuotaExceeded { retry_after }),
+                QuotaDecision::NeedReserve => {
+                    decision.quota = Some(QuotaFollowUp {
+                        name: name.to_string(),
+                        scope: limits.scope.clone(),
+                        spec,
+                        pending: true,
+                    })
+                }
+            },
+            None if !rate_mode => {
+                decision.headers = Some(RateHeaders {
+                    limit: limits.quota_max,
+                    remaining: limits.quota_remaining.max(0),
+                    reset: limits.quota_renews,
+                })
+            }
+            None => {}
+        }
+        Ok(())
+    });
+    match outcome {
+        None => Err(GatewayError::KeyDenied),
+        Some(Err(e)) => Err(e),
+        Some(Ok(())) => Ok(decision),
+    }
+}
+
+/// Completes a quota check that needed a durable reservation.
+async fn follow_up_quota(
+    state: &Arc<AppState>,
+    f: QuotaFollowUp,
+    headers: &mut Option<RateHeaders>,
+) -> Result<(), GatewayError> {
+    if !f.pending {
+        let st = state.clone();
+        tokio::spawn(async move { st.limits.refill(&f.name, &f.scope, f.spec).await });
+        return Ok(());
+    }
+    match state.limits.consume_quota(&f.name, &f.scope, f.spec).await {
+        Ok(QuotaDecision::Allowed {
+            remaining, reset, ..
+        }) => {
+            if !state.config.rate_headers_from_rate() {
+                *headers = Some(RateHeaders {
+                    limit: f.spec.max as i64,
+                    remaining: remaining as i64,
+                    reset,
+                });
+            }
+            Ok(())
+        }
+        Ok(QuotaDecision::Exceeded { retry_after, .. }) => {
+            Err(GatewayError::QuotaExceeded { retry_after })
+        }
+        Ok(QuotaDecision::NeedReserve) => Err(GatewayError::StorageUnavailable),
+        Err(e) => {
+            // Deny by default: a count that cannot be made durable could be lost and over-granted.
+            tracing::error!(error = %e, "quota counter could not be made durable; refusing the request");
+            Err(GatewayError::StorageUnavailable)
+        }
     }
 }
 
@@ -68,125 +254,19 @@ async fn run(
     let uri = parts.uri.clone();
     let query = uri.query();
     let canon = path::canonical(uri.path()).map_err(|_| GatewayError::BadRequest("Bad Request"))?;
-    let (api, prefix) = snap.route(&canon.path).ok_or(GatewayError::NoRoute)?;
-    let stripped = strip_prefix(&canon.path, prefix);
-    let version = authz::requested_version(api, &parts.headers, query, stripped)?;
-
-    let now = state.limits.clock().unix();
-    let mut headers: Option<RateHeaders> = if api.keyless && !cfg.rate_headers_from_rate() {
-        Some(RateHeaders {
-            limit: 0,
-            remaining: 0,
-            reset: 0,
-        })
-    } else {
-        None
-    };
-
-    if !api.keyless {
-        let key = authn::extract_key(&api.auth, &parts.headers, query)
-            .ok_or(GatewayError::AuthMissing)?;
-        if key.len() < cfg.min_token_length() {
-            return Err(GatewayError::KeyDenied);
-        }
-        let (name, stored) = state
-            .find_key(&key, &api.org_id)
-            .ok_or(GatewayError::KeyDenied)?;
-        let entry = snap.grant(&name, stored.revision, &stored.session, &api.org_id);
-        let grant = match &entry.grant {
-            Ok(g) => g,
-            Err(e) => {
-                tracing::info!(key = %crate::keys::fingerprint(&key), api = %api.id, reason = %e, "policies could not be applied");
-                return Err(GatewayError::KeyDenied);
-            }
-        };
-        authz::check_key_state(grant, now)?;
-        let limits = authz::check_access(grant, api, &version)?;
-        let stripped_decoded = strip_prefix(&canon.decoded, prefix);
-        authz::check_urls(
-            grant,
-            api,
-            parts.method.as_str(),
-            &canon.decoded,
-            stripped_decoded,
-            snap.settings.matching,
-        )?;
-
-        if !api.disable_rate_limit {
-            if let Some(spec) = limits.rate {
-                match state.limits.check_rate(&name, &limits.scope, spec) {
-                    RateDecision::Allowed {
-                        limit,
-                        remaining,
-                        reset,
-                    } => {
-                        if cfg.rate_headers_from_rate() {
-                            headers = Some(RateHeaders {
-                                limit: i64::from(limit),
-                                remaining: i64::from(remaining),
-                                reset,
-                            });
-                        }
-                    }
-                    RateDecision::Limited {
-                        limit,
-                        retry_after,
-                        reset,
-                    } => {
-                        return Err(GatewayError::RateLimited {
-                            retry_after,
-                            headers: cfg.rate_headers_from_rate().then_some(RateHeaders {
-                                limit: i64::from(limit),
-                                remaining: 0,
-                                reset,
-                            }),
-                        });
-                    }
-                }
-            }
-        }
-        check_api_rate(state, api)?;
-
-        let quota = limits.quota.filter(|_| !api.disable_quota);
-        match quota {
-            Some(spec) => match state.limits.consume_quota(&name, &limits.scope, spec).await {
-                Ok(QuotaDecision::Allowed {
-                    remaining, reset, ..
-                }) => {
-                    if !cfg.rate_headers_from_rate() {
-                        headers = Some(RateHeaders {
-                            limit: spec.max as i64,
-                            remaining: remaining as i64,
-                            reset,
-                        });
-                    }
-                }
-                Ok(QuotaDecision::Exceeded { retry_after, .. }) => {
-                    return Err(GatewayError::QuotaExceeded { retry_after })
-                }
-                Ok(QuotaDecision::NeedReserve) => return Err(GatewayError::StorageUnavailable),
-                Err(e) => {
-                    tracing::error!(error = %e, "quota counter could not be made durable; refusing the request");
-                    return Err(GatewayError::StorageUnavailable);
-                }
-            },
-            None if !cfg.rate_headers_from_rate() => {
-                headers = Some(RateHeaders {
-                    limit: limits.quota_max,
-                    remaining: limits.quota_remaining.max(0),
-                    reset: limits.quota_renews,
-                })
-            }
-            None => {}
-        }
-    } else {
-        check_api_rate(state, api)?;
+    let Decision {
+        api,
+        prefix,
+        mut headers,
+        quota,
+    } = decide(state, snap, &parts.method, &parts.headers, query, &canon)?;
+    if let Some(f) = quota {
+        follow_up_quota(state, f, &mut headers).await?;
     }
     state.limits.sweep();
 
-    // Forward.
     let send_path = if api.strip_listen_path {
-        stripped
+        strip_prefix(&canon.path, prefix)
     } else {
         &canon.path
     };
@@ -217,7 +297,7 @@ async fn run(
     Ok(resp)
 }
 
-fn check_api_rate(state: &AppState, api: &crate::snapshot::Api) -> Result<(), GatewayError> {
+fn check_api_rate(state: &AppState, api: &Api) -> Result<(), GatewayError> {
     if let Some(spec) = api.global_rate {
         if let RateDecision::Limited { retry_after, .. } =
             state.limits.check_api_rate(&api.id, spec)

@@ -1,0 +1,303 @@
+//! What the upstream receives, and what the client gets back.
+
+use crate::common::*;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_forwarded_for_is_appended_and_host_is_the_target() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![api("open", "/open/", &up.url())])).await;
+    let key = gw.create_key(key_for(&["open"])).await;
+
+    assert_eq!(gw.get_with("/open/a", &key).await.status, 200);
+    let rec = up.last();
+    assert_eq!(rec.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(rec.header("host"), Some(up.addr.to_string()));
+
+    let r = gw
+        .get(
+            "/open/b",
+            &[("Authorization", &key), ("X-Forwarded-For", "10.1.2.3")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        up.last().header("x-forwarded-for").as_deref(),
+        Some("10.1.2.3, 127.0.0.1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_by_hop_headers_are_removed() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![api("open", "/open/", &up.url())])).await;
+    let key = gw.create_key(key_for(&["open"])).await;
+    // A raw request, so the client library cannot rewrite the Connection header.
+    let req = format!(
+        "GET /open/hop HTTP/1.1\r\nHost: gw\r\nAuthorization: {key}\r\n\
+         Connection: close, X-Private-Hop\r\nX-Private-Hop: secret\r\n\
+         Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n\
+         Proxy-Authorization: Basic Zm9vOmJhcg==\r\nX-Keep: yes\r\n\r\n"
+    );
+    let resp = raw_exchange(gw.addr, req.as_bytes()).await;
+    assert_eq!(
+        raw_status(&resp),
+        Some(200),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+    let rec = up.last();
+    assert_eq!(rec.uri, "/open/hop");
+    for h in [
+        "x-private-hop",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+    ] {
+        assert!(
+            rec.header(h).is_none(),
+            "hop-by-hop header {h} reached the upstream: {:?}",
+            rec.headers
+        );
+    }
+    assert!(
+        !rec.header("connection")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .contains("x-private-hop"),
+        "the client's Connection header reached the upstream: {:?}",
+        rec.headers
+    );
+    assert_eq!(rec.header("x-keep").as_deref(), Some("yes"));
+    assert_eq!(rec.header("authorization"), Some(key));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_path_stripped_or_kept_and_query_forwarded() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![
+        with(
+            api("strip", "/strip/", &up.url()),
+            json!({"proxy": {"strip_listen_path": true}}),
+        ),
+        api("keep", "/keep/", &up.url()),
+        with(
+            api("base", "/base/", &format!("{}/upstream/v1/", up.url())),
+            json!({"proxy": {"strip_listen_path": true}}),
+        ),
+    ]))
+    .await;
+    let key = gw.create_key(key_for(&["strip", "keep", "base"])).await;
+
+    let r = gw.get_with("/strip/users/1?x=1&y=a%20b", &key).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(up.last().uri, "/users/1?x=1&y=a%20b");
+
+    let r = gw.get_with("/keep/users/1?q=%2F&z", &key).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(up.last().uri, "/keep/users/1?q=%2F&z");
+
+    let r = gw.get_with("/strip/", &key).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(up.last().uri, "/");
+
+    let r = gw.get_with("/base/items?page=2", &key).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(up.last().uri, "/upstream/v1/items?page=2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strip_auth_data_removes_header_and_query_param() {
+    let up = MockUpstream::start().await;
+    let auth = json!({"auth": {"auth_header_name": "Authorization", "use_param": true, "param_name": "api_key"}});
+    let gw = TestGateway::start(Opts::apis(vec![
+        with(
+            with(api("sa", "/sa/", &up.url()), auth.clone()),
+            json!({"strip_auth_data": true}),
+        ),
+        with(api("plain", "/plain/", &up.url()), auth),
+    ]))
+    .await;
+    let key = gw.create_key(key_for(&["sa", "plain"])).await;
+
+    let r = gw.get_with("/sa/h?x=1", &key).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rec = up.last();
+    assert!(
+        rec.header("authorization").is_none(),
+        "strip_auth_data forwarded the Authorization header"
+    );
+    assert_eq!(rec.uri, "/sa/h?x=1");
+
+    let r = gw.get(&format!("/sa/q?x=1&api_key={key}&y=2"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().uri, "/sa/q?x=1&y=2");
+
+    let r = gw.get(&format!("/sa/only?api_key={key}"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().uri, "/sa/only");
+
+    // Without strip_auth_data the credential is forwarded as sent.
+    let r = gw.get_with("/plain/h", &key).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(up.last().header("authorization"), Some(key.clone()));
+    let r = gw.get(&format!("/plain/q?api_key={key}"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(up.last().uri, format!("/plain/q?api_key={key}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_mib_post_body_arrives_intact() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![api("open", "/open/", &up.url())])).await;
+    let key = gw.create_key(key_for(&["open"])).await;
+    let body: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let r = gw
+        .request(
+            "POST",
+            "/open/upload",
+            &[
+                ("Authorization", &key),
+                ("Content-Type", "application/octet-stream"),
+            ],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "ok");
+    let rec = up.last();
+    assert_eq!(rec.method, "POST");
+    assert_eq!(rec.body.len(), body.len());
+    assert!(rec.body[..] == body[..], "the body was altered in transit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_headers_default_to_quota_values() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![api("open", "/open/", &up.url())])).await;
+    let key = gw
+        .create_key(with(
+            key_for(&["open"]),
+            json!({"rate": 100, "per": 1, "quota_max": 10, "quota_renewal_rate": 3600}),
+        ))
+        .await;
+    let reset = (START + 3600).to_string();
+    for want in [9, 8, 7] {
+        let r = gw.get_with("/open/x", &key).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("x-ratelimit-limit").as_deref(),
+            Some("10"),
+            "the quota max overwrites the upstream's value"
+        );
+        assert_eq!(r.remaining(), Some(want));
+        assert_eq!(r.header("x-ratelimit-reset"), Some(reset.clone()));
+        assert_eq!(r.header("x-upstream").as_deref(), Some("mock"));
+    }
+
+    // Unlimited quota: Limit is -1.
+    let unl = gw
+        .create_key(with(key_for(&["open"]), json!({"quota_max": -1})))
+        .await;
+    let r = gw.get_with("/open/x", &unl).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-ratelimit-limit").as_deref(), Some("-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_headers_in_rate_limits_mode() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(
+        Opts::apis(vec![api("open", "/open/", &up.url())])
+            .conf(json!({"rate_limit_response_headers": "rate_limits"})),
+    )
+    .await;
+    // Tyk's TestRateLimitResponseHeaders shape: a per-API limit of 2 per 10 s.
+    let key = gw
+        .create_key(json!({"org_id": "default", "access_rights": {"open": {
+            "api_id": "open", "versions": ["Default"],
+            "limit": {"rate": 2, "per": 10, "quota_max": 100, "quota_renewal_rate": 3600},
+            "allowance_scope": "open"
+        }}}))
+        .await;
+    let now = gw.now();
+    let r1 = gw.get_with("/open/x", &key).await;
+    assert_eq!(r1.status, 200);
+    assert_eq!(r1.header("x-ratelimit-limit").as_deref(), Some("2"));
+    assert_eq!(r1.remaining(), Some(1));
+    let reset: i64 = r1
+        .header("x-ratelimit-reset")
+        .expect("X-RateLimit-Reset")
+        .parse()
+        .expect("unix seconds");
+    assert!(
+        (now..=now + 10).contains(&reset),
+        "reset {reset} not within the 10 s window from {now}"
+    );
+    let r2 = gw.get_with("/open/x", &key).await;
+    assert_eq!(r2.status, 200);
+    assert_eq!(r2.header("x-ratelimit-limit").as_deref(), Some("2"));
+    assert_eq!(r2.remaining(), Some(0));
+    let r3 = gw.get_with("/open/x", &key).await;
+    assert_tyk_error(&r3, 429, "Rate Limit Exceeded");
+    assert_eq!(r3.header("x-ratelimit-limit").as_deref(), Some("2"));
+    assert_eq!(r3.remaining(), Some(0));
+
+    // A key without a rate limit: the upstream's (quota-looking) headers are removed.
+    let norate = gw.create_key(key_for(&["open"])).await;
+    let r = gw.get_with("/open/x", &norate).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("x-ratelimit-limit").is_none(),
+        "upstream X-RateLimit-Limit leaked in rate_limits mode: {:?}",
+        r.header("x-ratelimit-limit")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_reset_mid_body_ends_quickly_and_gateway_keeps_serving() {
+    let broken = MockUpstream::reset_mid_body().await;
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![
+        api("broken", "/broken/", &broken.url()),
+        api("open", "/open/", &up.url()),
+    ]))
+    .await;
+    let key = gw.create_key(key_for(&["broken", "open"])).await;
+
+    for _ in 0..2 {
+        let t0 = Instant::now();
+        let client = client();
+        let req = http::Request::get(gw.url("/broken/file"))
+            .header("Authorization", &key)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(5), async {
+            match client.request(req).await {
+                Err(e) => Err(format!("request error: {e}")),
+                Ok(resp) => {
+                    use http_body_util::BodyExt;
+                    let status = resp.status().as_u16();
+                    match resp.into_body().collect().await {
+                        Ok(b) => Ok((status, b.to_bytes().len())),
+                        Err(e) => Err(format!("body error after {status}: {e}")),
+                    }
+                }
+            }
+        })
+        .await
+        .expect("the client hung on an upstream that reset mid-body");
+        if let Ok((status, len)) = outcome {
+            assert!(
+                status >= 500 || len < 100_000,
+                "a truncated upstream body was delivered as complete: {status}, {len} bytes"
+            );
+        }
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+        assert!(broken.count() >= 1);
+
+        let r = gw.get_with("/open/after", &key).await;
+        assert_eq!(r.status, 200, "gateway stopped serving after a reset");
+    }
+}
