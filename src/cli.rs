@@ -75,8 +75,10 @@ fn init_logging() {
     let json = std::env::var("TYK_GW_LOGFORMAT")
         .or_else(|_| std::env::var("TYK_LOGFORMAT"))
         .is_ok_and(|v| v == "json");
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()

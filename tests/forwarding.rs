@@ -301,3 +301,109 @@ async fn upstream_reset_mid_body_ends_quickly_and_gateway_keeps_serving() {
         assert_eq!(r.status, 200, "gateway stopped serving after a reset");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_api_and_api_id_alias() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![
+        with(
+            api("free", "/free/", &up.url()),
+            json!({"use_keyless": true}),
+        ),
+        api("api-x", "/x-listen/", &up.url()),
+    ]))
+    .await;
+    // Keyless: no key needed, quota headers 0/0/0.
+    let r = gw.get("/free/x", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-ratelimit-limit").as_deref(), Some("0"));
+    assert_eq!(r.header("x-ratelimit-remaining").as_deref(), Some("0"));
+    assert_eq!(r.header("x-ratelimit-reset").as_deref(), Some("0"));
+    // Every API is also reachable under /<api_id>/.
+    let key = gw.create_key(key_for(&["api-x"])).await;
+    assert_eq!(gw.get_with("/x-listen/a", &key).await.status, 200);
+    assert_eq!(gw.get_with("/api-x/a", &key).await.status, 200);
+    assert_tyk_error(
+        &gw.get("/api-x/a", &[]).await,
+        401,
+        "Authorization field missing",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_errors_pass_through_with_quota_headers() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![api("open", "/open/", &up.url())])).await;
+    let key = gw
+        .create_key(with(
+            key_for(&["open"]),
+            json!({"quota_max": 10, "quota_renewal_rate": 3600}),
+        ))
+        .await;
+    for (path, status, remaining) in [
+        ("/open/status/404", 404, 9),
+        ("/open/status/500", 500, 8),
+        ("/open/status/201", 201, 7),
+    ] {
+        let r = gw.get_with(path, &key).await;
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(r.text(), "ok", "the upstream body passes through");
+        assert_eq!(r.remaining(), Some(remaining), "{path}");
+        assert_eq!(r.header("x-ratelimit-limit").as_deref(), Some("10"));
+        assert!(
+            r.header("x-generator").is_none(),
+            "X-Generator on an upstream response"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_forwarded_for_keeps_every_prior_header_line() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![api("open", "/open/", &up.url())])).await;
+    let key = gw.create_key(key_for(&["open"])).await;
+    // Two X-Forwarded-For lines are one comma-separated list (RFC 9110 §5.3); Go's
+    // ReverseProxy (Tyk) joins them all before appending the client address.
+    let req = format!(
+        "GET /open/xff HTTP/1.1\r\nHost: gw\r\nAuthorization: {key}\r\n\
+         X-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\nConnection: close\r\n\r\n"
+    );
+    let resp = raw_exchange(gw.addr, req.as_bytes()).await;
+    assert_eq!(raw_status(&resp), Some(200));
+    let rec = up.last();
+    let all: Vec<String> = rec
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(all.join(", "), "1.1.1.1, 2.2.2.2, 127.0.0.1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_by_hop_response_headers_are_not_relayed() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![api("open", "/open/", &up.url())])).await;
+    let key = gw.create_key(key_for(&["open"])).await;
+    let r = gw.get_with("/open/hopresp", &key).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-upstream").as_deref(), Some("mock"));
+    assert!(r.header("x-up-private").is_none(), "{:?}", r.headers);
+    assert!(r.header("proxy-authenticate").is_none(), "{:?}", r.headers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strip_auth_data_removes_the_auth_cookie() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![with(
+        api("sc", "/sc/", &up.url()),
+        json!({"strip_auth_data": true,
+               "auth": {"auth_header_name": "Authorization", "use_cookie": true, "cookie_name": "session"}}),
+    )]))
+    .await;
+    let key = gw.create_key(key_for(&["sc"])).await;
+    let cookie = format!("a=1; session={key}; b=2");
+    let r = gw.get("/sc/x", &[("Cookie", &cookie)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().header("cookie").as_deref(), Some("a=1; b=2"));
+}

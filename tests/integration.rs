@@ -1,1 +1,12 @@
+//! Real-socket integration tests: a gateway on loopback with a manual clock, mock
+//! upstreams, and the real binary for startup errors.
 
+mod common;
+
+mod forwarding;
+mod hostile;
+mod keys_api;
+mod policies;
+mod quotas;
+mod startup;
+mod status_table;

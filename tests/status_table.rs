@@ -75,12 +75,12 @@ async fn key_shorter_than_min_token_length_is_403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_whose_only_policy_is_missing_is_403() {
     let up = MockUpstream::start().await;
-    let gw = TestGateway::start(
-        Opts::apis(vec![api("open", "/open/", &up.url())]).policies(json!({
+    let gw = TestGateway::start(Opts::apis(vec![api("open", "/open/", &up.url())]).policies(
+        json!({
             "gold": {"org_id": "default", "rate": 100, "per": 1, "quota_max": -1,
                      "access_rights": {"open": {"api_id": "open", "versions": ["Default"]}}}
-        })),
-    )
+        }),
+    ))
     .await;
     let key = gw.create_key(key_with_policies(&["gold"])).await;
     assert_eq!(gw.get_with("/open/x", &key).await.status, 200);
@@ -107,14 +107,14 @@ async fn inactive_key_own_flag_is_403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inactive_via_policy_is_403() {
     let up = MockUpstream::start().await;
-    let gw = TestGateway::start(
-        Opts::apis(vec![api("open", "/open/", &up.url())]).policies(json!({
+    let gw = TestGateway::start(Opts::apis(vec![api("open", "/open/", &up.url())]).policies(
+        json!({
             "off": {"org_id": "default", "is_inactive": true,
                     "access_rights": {"open": {"api_id": "open", "versions": ["Default"]}}},
             "on": {"org_id": "default",
                    "access_rights": {"open": {"api_id": "open", "versions": ["Default"]}}}
-        })),
-    )
+        }),
+    ))
     .await;
     let k_off = gw.create_key(key_with_policies(&["off"])).await;
     let r = gw.get_with("/open/x", &k_off).await;
@@ -190,11 +190,17 @@ async fn version_not_allowed_is_403() {
             "access_rights": {"ver": {"api_id": "ver", "versions": ["v1"]}}}))
         .await;
     let v1 = gw
-        .get("/ver/x", &[("Authorization", &key), ("x-api-version", "v1")])
+        .get(
+            "/ver/x",
+            &[("Authorization", &key), ("x-api-version", "v1")],
+        )
         .await;
     assert_eq!(v1.status, 200, "{}", v1.text());
     let v2 = gw
-        .get("/ver/x", &[("Authorization", &key), ("x-api-version", "v2")])
+        .get(
+            "/ver/x",
+            &[("Authorization", &key), ("x-api-version", "v2")],
+        )
         .await;
     assert_tyk_error(&v2, 403, "Access to this API has been disallowed");
     // No header: the default version (v1) applies.
@@ -352,4 +358,111 @@ async fn hide_generator_header_drops_x_generator() {
     assert_eq!(r.status, 401);
     assert_eq!(r.text(), tyk_body("Authorization field missing"));
     assert!(r.header("x-generator").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_version_is_refused_before_authentication() {
+    let up = MockUpstream::start().await;
+    let ver = with(
+        api("ver", "/ver/", &up.url()),
+        json!({
+            "version_data": {"not_versioned": false, "default_version": "v1",
+                             "versions": {"v1": {"name": "v1"}}},
+            "definition": {"location": "header", "key": "x-api-version"}
+        }),
+    );
+    let gw = TestGateway::start(Opts::apis(vec![ver])).await;
+    let r = gw.get("/ver/x", &[("x-api-version", "v9")]).await;
+    assert_tyk_error(&r, 403, "This API version does not seem to exist");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_traffic_creates_no_limiter_state() {
+    let up = MockUpstream::start().await;
+    let gw = one_api(&up).await;
+    let _key = gw
+        .create_key(with(
+            key_for(&["open"]),
+            json!({"rate": 5, "per": 1, "quota_max": 100, "quota_renewal_rate": 60}),
+        ))
+        .await;
+    for i in 0..50 {
+        let k = format!("no-such-key-{i}");
+        assert_eq!(gw.get_with("/open/x", &k).await.status, 403);
+        assert_eq!(gw.get("/open/x", &[]).await.status, 401);
+    }
+    assert_eq!(gw.state().limits.tracked_keys(), 0);
+    assert_eq!(gw.state().limits.rate_limiters(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_sources_bearer_param_and_cookie() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![
+        api("open", "/open/", &up.url()),
+        with(
+            api("param", "/param/", &up.url()),
+            json!({"auth": {"auth_header_name": "X-Api-Key", "use_param": true, "param_name": "key",
+                            "use_cookie": true, "cookie_name": "session"}}),
+        ),
+    ]))
+    .await;
+    let key = gw.create_key(key_for(&["open", "param"])).await;
+    for v in [format!("Bearer {key}"), format!("bearer {key}")] {
+        let r = gw.get("/open/x", &[("Authorization", &v)]).await;
+        assert_eq!(r.status, 200, "{v}: {}", r.text());
+    }
+    let r = gw
+        .get("/open/x", &[("Authorization", &format!("Bearer: {key}"))])
+        .await;
+    assert_tyk_error(&r, 403, "Access to this API has been disallowed");
+    // Custom header name, query parameter and cookie.
+    assert_eq!(gw.get("/param/x", &[("X-Api-Key", &key)]).await.status, 200);
+    assert_eq!(
+        gw.get(&format!("/param/x?key={key}"), &[]).await.status,
+        200
+    );
+    let cookie = format!("a=1; session={key}");
+    assert_eq!(gw.get("/param/x", &[("Cookie", &cookie)]).await.status, 200);
+    // A later non-empty source wins over the header.
+    let r = gw
+        .get(&format!("/param/x?key=wrongkey"), &[("X-Api-Key", &key)])
+        .await;
+    assert_tyk_error(&r, 403, "Access to this API has been disallowed");
+    // The default header is not read when another one is configured.
+    let r = gw.get("/param/x", &[("Authorization", &key)]).await;
+    assert_tyk_error(&r, 401, "Authorization field missing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_counter_is_shared_by_apis_without_own_limits() {
+    let up = MockUpstream::start().await;
+    let gw = one_api(&up).await;
+    let key = gw
+        .create_key(with(
+            key_for(&["open", "other"]),
+            json!({"rate": 2, "per": 60}),
+        ))
+        .await;
+    assert_eq!(gw.get_with("/open/x", &key).await.status, 200);
+    assert_eq!(gw.get_with("/other/x", &key).await.status, 200);
+    assert_tyk_error(
+        &gw.get_with("/open/x", &key).await,
+        429,
+        "Rate Limit Exceeded",
+    );
+    assert_tyk_error(
+        &gw.get_with("/other/x", &key).await,
+        429,
+        "Rate Limit Exceeded",
+    );
+    // Per-API limits get their own counters (scope = API id).
+    let k2 = gw
+        .create_key(json!({"org_id": "default", "access_rights": {
+            "open": {"api_id": "open", "limit": {"rate": 1, "per": 60}},
+            "other": {"api_id": "other", "limit": {"rate": 1, "per": 60}}}}))
+        .await;
+    assert_eq!(gw.get_with("/open/x", &k2).await.status, 200);
+    assert_eq!(gw.get_with("/other/x", &k2).await.status, 200);
+    assert_eq!(gw.get_with("/open/x", &k2).await.status, 429);
 }

@@ -162,6 +162,9 @@ impl Snapshot {
             for (api_id, ad) in &lp.policy.access_rights {
                 for (i, spec) in ad.allowed_urls.iter().enumerate() {
                     let pattern = acl::tyk_pattern(&spec.url, settings.matching);
+                    if regexes.contains_key(&pattern) {
+                        continue;
+                    }
                     match acl::compile(&pattern) {
                         Ok(re) => {
                             regexes.insert(pattern, Some(Arc::new(re)));

@@ -48,9 +48,10 @@ pub fn client() -> TestClient {
 // JSON builders
 // ---------------------------------------------------------------------------
 
-/// Deep-merges `patch` into `base` (objects merge, anything else replaces).
+/// Deep-merges `patch` into `base` (objects merge, `null` is a no-op, anything else replaces).
 pub fn merge(base: &mut Value, patch: &Value) {
     match (base, patch) {
+        (_, Value::Null) => {}
         (Value::Object(b), Value::Object(p)) => {
             for (k, v) in p {
                 match b.get_mut(k) {
@@ -279,6 +280,8 @@ pub struct TestGateway {
     pub clock: Clock,
     pub manual: Arc<ManualClock>,
     pub addr: SocketAddr,
+    /// The separate control listener, when `control_api_port` is set.
+    pub control_addr: Option<SocketAddr>,
     running: Option<Running>,
     client: TestClient,
     /// Last field: removed after everything above is dropped.
@@ -295,6 +298,7 @@ impl TestGateway {
         let running = boot(&config, &clock).await;
         TestGateway {
             addr: running.addr,
+            control_addr: running.control_addr,
             config,
             clock,
             manual,
@@ -332,9 +336,22 @@ impl TestGateway {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Resp {
+        self.request_to(self.addr, method, path, headers, body)
+            .await
+    }
+
+    /// A request to a given listener of this gateway.
+    pub async fn request_to(
+        &self,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Resp {
         let mut b = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(self.url(path));
+            .uri(format!("http://{addr}{path}"));
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
@@ -365,13 +382,17 @@ impl TestGateway {
             Value::Null
         } else {
             serde_json::from_slice(&r.body).unwrap_or_else(|e| {
-                panic!("{method} {path}: admin body is not JSON ({e}): {:?}", r.text())
+                panic!(
+                    "{method} {path}: admin body is not JSON ({e}): {:?}",
+                    r.text()
+                )
             })
         };
         (r.status, v)
     }
 
-    /// A `/tyk/` call with exactly the given headers and raw body.
+    /// A `/tyk/` call (to the control listener if there is one) with exactly the given
+    /// headers and raw body.
     pub async fn admin_raw(
         &self,
         method: &str,
@@ -379,7 +400,8 @@ impl TestGateway {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Resp {
-        self.request(method, path, headers, body).await
+        let addr = self.control_addr.unwrap_or(self.addr);
+        self.request_to(addr, method, path, headers, body).await
     }
 
     /// `POST /tyk/keys/create`; panics unless 200. Returns the key.
@@ -424,11 +446,35 @@ impl TestGateway {
             .expect("gateway stop did not finish within 15 s");
         let running = boot(&self.config, &self.clock).await;
         self.addr = running.addr;
+        self.control_addr = running.control_addr;
         self.running = Some(running);
     }
 
-    /// Clean stop without restarting.
-    pub async fn stop(mut self) {
+    /// A stop without the clean-shutdown flush of quota counters (what a crash leaves
+    /// behind: only the durable reservations), then a fresh start on the same files.
+    pub async fn crash_restart(&mut self) {
+        self.client = client();
+        let running = self.running.take().expect("gateway is running");
+        let state = Arc::downgrade(&running.state);
+        // Dropping `Running` closes the listeners; the store closes (without a quota
+        // flush) when the last reference to the state goes away.
+        drop(running);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while state.strong_count() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the old gateway state was still referenced 10 s after its listeners closed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let running = boot(&self.config, &self.clock).await;
+        self.addr = running.addr;
+        self.control_addr = running.control_addr;
+        self.running = Some(running);
+    }
+
+    /// Clean stop without restarting (the files stay until the gateway is dropped).
+    pub async fn stop(&mut self) {
         self.client = client();
         if let Some(running) = self.running.take() {
             tokio::time::timeout(Duration::from_secs(15), running.stop())
@@ -514,6 +560,7 @@ impl MockUpstream {
                         let log = log.clone();
                         async move {
                             let (parts, body) = req.into_parts();
+                            let parts_uri = parts.uri.path().to_string();
                             let body = body
                                 .collect()
                                 .await
@@ -532,11 +579,21 @@ impl MockUpstream {
                             if let Mode::Slow(d) = mode {
                                 tokio::time::sleep(d).await;
                             }
+                            // `/status/NNN` in the path selects the answer's status.
+                            let status = path_status(&parts_uri);
                             let mut r = Response::new(Full::new(Bytes::from_static(b"ok")));
+                            *r.status_mut() = status;
                             r.headers_mut()
                                 .insert("x-ratelimit-limit", "999".parse().unwrap());
                             r.headers_mut()
                                 .insert("x-upstream", "mock".parse().unwrap());
+                            if parts_uri.contains("/hopresp") {
+                                // Hop-by-hop response headers the gateway must not relay.
+                                let h = r.headers_mut();
+                                h.insert("connection", "x-up-private".parse().unwrap());
+                                h.insert("x-up-private", "1".parse().unwrap());
+                                h.insert("proxy-authenticate", "Basic".parse().unwrap());
+                            }
                             Ok::<_, Infallible>(r)
                         }
                     });
@@ -608,6 +665,14 @@ impl MockUpstream {
             .cloned()
             .expect("the upstream received no request")
     }
+}
+
+fn path_status(path: &str) -> http::StatusCode {
+    path.split_once("/status/")
+        .and_then(|(_, rest)| rest.get(..3))
+        .and_then(|c| c.parse::<u16>().ok())
+        .and_then(|c| http::StatusCode::from_u16(c).ok())
+        .unwrap_or(http::StatusCode::OK)
 }
 
 async fn read_head(stream: &mut TcpStream) -> Option<String> {
@@ -686,6 +751,11 @@ pub struct BinRun {
 
 /// Runs the real binary in `cwd` with `TYK_*` variables removed; killed after 20 s.
 pub fn run_bin(args: &[&str], cwd: &Path) -> BinRun {
+    run_bin_env(args, cwd, &[])
+}
+
+/// [`run_bin`] with extra environment variables.
+pub fn run_bin_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> BinRun {
     let out_path = cwd.join(".stdout.txt");
     let err_path = cwd.join(".stderr.txt");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
@@ -698,6 +768,9 @@ pub fn run_bin(args: &[&str], cwd: &Path) -> BinRun {
         if k.starts_with("TYK_") || k == "RUST_LOG" {
             cmd.env_remove(k);
         }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn tollgate");
     let deadline = Instant::now() + Duration::from_secs(20);
