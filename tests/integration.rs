@@ -10,3 +10,4 @@ mod policies;
 mod quotas;
 mod startup;
 mod status_table;
+mod reload;

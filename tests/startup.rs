@@ -254,7 +254,7 @@ async fn serve_never_logs_raw_keys() {
         }
     }
     cmd.env("TYK_LOGLEVEL", "debug");
-    let mut child = cmd.spawn().expect("spawn tollgate serve");
+    let child = cmd.spawn().expect("spawn tollgate serve");
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
@@ -262,12 +262,11 @@ async fn serve_never_logs_raw_keys() {
             let _ = self.0.wait();
         }
     }
-    let _ = &mut child;
     let child = Kill(child);
 
     let base = format!("http://127.0.0.1:{port}");
     let c = client();
-    let get =
+    let req =
         |path: &str, headers: Vec<(&'static str, String)>, method: &'static str, body: String| {
             let mut b = http::Request::builder()
                 .method(method)
@@ -283,7 +282,7 @@ async fn serve_never_logs_raw_keys() {
     loop {
         if let Ok(Ok(r)) = tokio::time::timeout(
             std::time::Duration::from_secs(1),
-            c.request(get("/hello", vec![], "GET", String::new())),
+            c.request(req("/hello", vec![], "GET", String::new())),
         )
         .await
         {
@@ -302,7 +301,7 @@ async fn serve_never_logs_raw_keys() {
     let body = serde_json::to_string(&key_for(&["api1"])).unwrap();
     let r = send(
         &c,
-        get("/tyk/keys/create", admin.clone(), "POST", body.clone()),
+        req("/tyk/keys/create", admin.clone(), "POST", body.clone()),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -310,7 +309,7 @@ async fn serve_never_logs_raw_keys() {
     let custom = "customrawkey777";
     let r = send(
         &c,
-        get(
+        req(
             &format!("/tyk/keys/{custom}"),
             admin.clone(),
             "POST",
@@ -322,7 +321,7 @@ async fn serve_never_logs_raw_keys() {
     for k in [key.as_str(), custom, "unknownrawkey999"] {
         send(
             &c,
-            get(
+            req(
                 "/api1/x",
                 vec![("Authorization", k.to_string())],
                 "GET",
@@ -333,12 +332,12 @@ async fn serve_never_logs_raw_keys() {
     }
     send(
         &c,
-        get(&format!("/tyk/keys/{key}"), admin.clone(), "PUT", body),
+        req(&format!("/tyk/keys/{key}"), admin.clone(), "PUT", body),
     )
     .await;
     send(
         &c,
-        get(
+        req(
             &format!("/tyk/keys/{key}"),
             admin.clone(),
             "DELETE",
@@ -348,7 +347,7 @@ async fn serve_never_logs_raw_keys() {
     .await;
     send(
         &c,
-        get(
+        req(
             &format!("/tyk/keys/{custom}"),
             admin,
             "DELETE",

@@ -426,7 +426,7 @@ async fn key_sources_bearer_param_and_cookie() {
     assert_eq!(gw.get("/param/x", &[("Cookie", &cookie)]).await.status, 200);
     // A later non-empty source wins over the header.
     let r = gw
-        .get(&format!("/param/x?key=wrongkey"), &[("X-Api-Key", &key)])
+        .get("/param/x?key=wrongkey", &[("X-Api-Key", &key)])
         .await;
     assert_tyk_error(&r, 403, "Access to this API has been disallowed");
     // The default header is not read when another one is configured.
