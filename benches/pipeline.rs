@@ -58,8 +58,10 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     std::fs::write(d.join("policies.json"), policies_json().to_string()).unwrap();
-    let mut cfg = Config::default();
-    cfg.app_path = d.join("apps").display().to_string();
+    let mut cfg = Config {
+        app_path: d.join("apps").display().to_string(),
+        ..Default::default()
+    };
     cfg.policies.policy_record_name = d.join("policies.json").display().to_string();
     cfg.storage.path = d.join("data").display().to_string();
     let state = AppState::new(cfg, Clock::System).unwrap();
@@ -206,8 +208,10 @@ fn compile_10k_policies(c: &mut Criterion) {
     }
     let file = dir.path().join("policies.json");
     std::fs::write(&file, serde_json::Value::Object(m).to_string()).unwrap();
-    let mut cfg = Config::default();
-    cfg.app_path = dir.path().join("apps").display().to_string();
+    let mut cfg = Config {
+        app_path: dir.path().join("apps").display().to_string(),
+        ..Default::default()
+    };
     cfg.policies.policy_record_name = file.display().to_string();
     let mut g = c.benchmark_group("snapshot");
     g.sample_size(10);

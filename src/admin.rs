@@ -60,7 +60,10 @@ pub fn authorized(secret: &str, header: Option<&HeaderValue>) -> bool {
 
 /// Does this path belong to the control API (rather than a proxied API)?
 pub fn is_control_path(cfg: &crate::config::Config, path: &str) -> bool {
-    path.starts_with("/tyk/") || path == format!("/{}", cfg.health_check_endpoint_name)
+    path.starts_with("/tyk/")
+        || path.strip_prefix('/').is_some_and(|p| {
+            p == cfg.health_check_endpoint_name || p == cfg.readiness_check_endpoint_name
+        })
 }
 
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBody> {
@@ -68,6 +71,13 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
     if path == format!("/{}", state.config.health_check_endpoint_name) {
         return if req.method() == Method::GET || req.method() == Method::HEAD {
             hello(state)
+        } else {
+            error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        };
+    }
+    if path.strip_prefix('/') == Some(state.config.readiness_check_endpoint_name.as_str()) {
+        return if req.method() == Method::GET || req.method() == Method::HEAD {
+            ready(state)
         } else {
             error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         };
@@ -203,14 +213,11 @@ fn resolve(
     state: &AppState,
     key: &str,
     query: Option<&str>,
-) -> Result<Option<(String, Arc<crate::store::StoredKey>)>, Response<GwBody>> {
+) -> Result<Option<(String, Arc<crate::store::StoredKey>)>, HashingDisabled> {
     let hashed = query_flag(query, "hashed").is_some_and(|v| v == "true" || v == "1");
     if hashed {
         if !state.config.hash_keys {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "Key requested by hash but key hashing is not enabled",
-            ));
+            return Err(HashingDisabled);
         }
         return Ok(state.store.get(key).map(|s| (key.to_string(), s)));
     }
@@ -240,6 +247,19 @@ fn resolve(
         }
     }
     Ok(None)
+}
+
+/// `?hashed=true` while `hash_keys` is off.
+#[derive(Debug)]
+struct HashingDisabled;
+
+impl From<HashingDisabled> for Response<GwBody> {
+    fn from(_: HashingDisabled) -> Self {
+        error(
+            StatusCode::BAD_REQUEST,
+            "Key requested by hash but key hashing is not enabled",
+        )
+    }
 }
 
 /// Tyk's `checkAndApplyTrialPeriod`: `key_expires_in` of the key's policies (its own org).
@@ -363,7 +383,10 @@ async fn add_key(
     if previous.is_none() {
         apply_trial_period(state, &mut session, now);
     }
-    if let Err(e) = apply_for_save(state, &mut session) {
+    // Policies are applied to a copy to validate the key; the session is stored as
+    // submitted, so later policy changes (and its own flags) are applied afresh.
+    let mut applied = session.clone();
+    if let Err(e) = apply_for_save(state, &mut applied) {
         return match mode {
             Mode::Create => error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -375,7 +398,7 @@ async fn add_key(
             ),
         };
     }
-    if session.access_rights.is_empty() && !state.config.allow_master_keys {
+    if applied.access_rights.is_empty() && !state.config.allow_master_keys {
         return match mode {
             Mode::Create => error(
                 StatusCode::BAD_REQUEST,
@@ -390,7 +413,7 @@ async fn add_key(
     session.date_created = crate::util::rfc3339_secs(now);
     session.last_updated = now.to_string();
     let suppress = query_flag(query, "suppress_reset").is_some_and(|v| v == "1");
-    let reset = !suppress && !dont_reset_on_create(state, &session);
+    let reset = !suppress && !dont_reset_on_create(state, &applied);
     if let Err(r) = store_put(state, stored_name.clone(), session).await {
         return r;
     }
@@ -420,7 +443,7 @@ async fn update_key(
         Err(_) => return error(StatusCode::BAD_REQUEST, "Request malformed"),
     };
     let (stored_name, previous) = match resolve(state, key, query) {
-        Err(r) => return r,
+        Err(r) => return r.into(),
         Ok(None) => return error(StatusCode::NOT_FOUND, "Key is not found"),
         Ok(Some(found)) => found,
     };
@@ -428,14 +451,15 @@ async fn update_key(
     if session.expires > 1 && session.expires < now {
         session.expires = previous.session.expires;
     }
-    if let Err(e) = apply_for_save(state, &mut session) {
+    let mut applied = session.clone();
+    if let Err(e) = apply_for_save(state, &mut applied) {
         tracing::info!(reason = %e, "key update rejected");
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Failed to create key, ensure security settings are correct.",
         );
     }
-    if session.access_rights.is_empty() && !state.config.allow_master_keys {
+    if applied.access_rights.is_empty() && !state.config.allow_master_keys {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Failed to create key, ensure security settings are correct.",
@@ -452,7 +476,7 @@ async fn update_key(
     if let Err(r) = store_put(state, stored_name.clone(), session).await {
         return r;
     }
-    if !suppress {
+    if !suppress && !dont_reset_on_create(state, &applied) {
         reset_counters(state, &stored_name);
     }
     json_response(
@@ -463,7 +487,7 @@ async fn update_key(
 
 fn get_key(state: &Arc<AppState>, key: &str, query: Option<&str>) -> Response<GwBody> {
     let (stored_name, stored) = match resolve(state, key, query) {
-        Err(r) => return r,
+        Err(r) => return r.into(),
         Ok(None) => return error(StatusCode::NOT_FOUND, "Key not found"),
         Ok(Some(found)) => found,
     };
@@ -527,7 +551,7 @@ async fn delete_key(state: &Arc<AppState>, key: &str, query: Option<&str>) -> Re
         return json_response(StatusCode::OK, &Value::Null);
     }
     let stored_name = match resolve(state, key, query) {
-        Err(r) => return r,
+        Err(r) => return r.into(),
         Ok(None) => return error(StatusCode::NOT_FOUND, "There is no such key found"),
         Ok(Some((n, _))) => n,
     };
@@ -573,6 +597,17 @@ async fn reload(state: &Arc<AppState>, query: Option<&str>) -> Response<GwBody> 
         });
     }
     ok_message()
+}
+
+/// `GET /ready`: 200 once a configuration is loaded (always, after startup: the
+/// gateway refuses to start without one), with Tyk's readiness description.
+pub fn ready(state: &Arc<AppState>) -> Response<GwBody> {
+    let snap = state.snapshot.load();
+    json_response(
+        StatusCode::OK,
+        &json!({"status": "pass", "version": env!("CARGO_PKG_VERSION"), "description": "Tyk GW Ready",
+                "details": {"config": {"status": "pass", "componentType": "system", "generation": snap.generation}}}),
+    )
 }
 
 /// `GET /hello`: Tyk's health JSON, with tollgate's reload state in `details`.

@@ -77,13 +77,7 @@ pub fn validate(policy: &Policy, matching: acl::Matching) -> Vec<String> {
     for (api, ad) in &policy.access_rights {
         for (i, spec) in ad.allowed_urls.iter().enumerate() {
             if let Err(e) = acl::compile(&acl::tyk_pattern(&spec.url, matching)) {
-                let reason = e
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .last()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
+                let reason = acl::error_reason(&e);
                 problems.push(format!(
                     "access_rights.{api}.allowed_urls[{i}].url: invalid regular expression {:?}: {reason}",
                     spec.url

@@ -102,6 +102,7 @@ pub struct Config {
     pub rate_limit_response_headers: String,
     pub hide_generator_header: bool,
     pub health_check_endpoint_name: String,
+    pub readiness_check_endpoint_name: String,
     /// Upstream response timeout in seconds (0 = the built-in default of 30 s).
     pub proxy_default_timeout: f64,
     pub reload: ReloadConfig,
@@ -129,6 +130,7 @@ impl Default for Config {
             rate_limit_response_headers: String::new(),
             hide_generator_header: false,
             health_check_endpoint_name: "hello".into(),
+            readiness_check_endpoint_name: "ready".into(),
             proxy_default_timeout: 0.0,
             reload: ReloadConfig::default(),
         }
@@ -199,6 +201,7 @@ const KNOWN: &[(&str, Kind)] = &[
     ("rate_limit_response_headers", Kind::Str),
     ("hide_generator_header", Kind::Bool),
     ("health_check_endpoint_name", Kind::Str),
+    ("readiness_check_endpoint_name", Kind::Str),
     ("proxy_default_timeout", Kind::Float),
     ("reload.watch", Kind::Bool),
     ("reload.debounce_ms", Kind::Int),
@@ -298,13 +301,19 @@ impl Config {
                 "must be a non-negative number of seconds".into(),
             ));
         }
-        if self.health_check_endpoint_name.contains('/')
-            || self.health_check_endpoint_name.is_empty()
-        {
-            return Err(bad(
+        for (key, name) in [
+            (
                 "health_check_endpoint_name",
-                "must be a single path segment".into(),
-            ));
+                &self.health_check_endpoint_name,
+            ),
+            (
+                "readiness_check_endpoint_name",
+                &self.readiness_check_endpoint_name,
+            ),
+        ] {
+            if name.contains('/') || name.is_empty() {
+                return Err(bad(key, "must be a single path segment".into()));
+            }
         }
         Ok(())
     }

@@ -36,7 +36,7 @@ async fn dispatch(
     peer: SocketAddr,
 ) -> Response<GwBody> {
     let control = match role {
-        Role::Control => true,
+        Role::Control => admin::is_control_path(&state.config, req.uri().path()),
         Role::Gateway { with_control } => {
             with_control && admin::is_control_path(&state.config, req.uri().path())
         }

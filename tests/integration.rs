@@ -8,6 +8,6 @@ mod hostile;
 mod keys_api;
 mod policies;
 mod quotas;
+mod reload;
 mod startup;
 mod status_table;
-mod reload;

@@ -716,3 +716,22 @@ fn sighup_reloads_the_real_binary() {
         std::panic::resume_unwind(p);
     }
 }
+
+#[tokio::test]
+async fn ready_and_hello_are_public_and_control_only() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![api("a", "/", &up.url())])).await;
+    let r = gw.get("/ready", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["description"], "Tyk GW Ready");
+    let r = gw.get("/hello", &[]).await;
+    assert_eq!(
+        (r.status, r.json()["description"].clone()),
+        (200, json!("Tyk GW"))
+    );
+    assert_eq!(
+        up.count(),
+        0,
+        "health checks never reach the upstream, even under a '/' listen path"
+    );
+}

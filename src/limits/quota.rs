@@ -121,8 +121,9 @@ impl QuotaCell {
         if s.reserved >= spec.max || s.reserved - s.used.min(s.reserved) > chunk(spec.max) / 2 {
             return None;
         }
-        let target = (s.used.max(s.reserved) + chunk(spec.max)).min(spec.max);
-        Some((target, s.window_end))
+        // Never more than one chunk ahead of the count: that bounds what a crash can lose.
+        let target = (s.used + chunk(spec.max)).min(spec.max);
+        (target > s.reserved).then_some((target, s.window_end))
     }
 
     /// Records that `target` for the window ending at `window_end` is durable.

@@ -50,9 +50,18 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
 
 /// Appends the client address to `X-Forwarded-For`.
 pub fn append_forwarded_for(h: &mut HeaderMap, peer: IpAddr) {
-    let value = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.is_empty() => format!("{prior}, {peer}"),
-        _ => peer.to_string(),
+    // Every prior line counts (a header may legally be split over several), as in Go's proxy.
+    let prior: Vec<&str> = h
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    let value = if prior.is_empty() {
+        peer.to_string()
+    } else {
+        format!("{}, {peer}", prior.join(", "))
     };
     if let Ok(v) = HeaderValue::from_str(&value) {
         h.insert("x-forwarded-for", v);
@@ -174,5 +183,11 @@ mod tests {
         append_forwarded_for(&mut h, "10.0.0.1".parse().unwrap());
         append_forwarded_for(&mut h, "127.0.0.1".parse().unwrap());
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        h.append("x-forwarded-for", "2.2.2.2".parse().unwrap());
+        append_forwarded_for(&mut h, "127.0.0.2".parse().unwrap());
+        assert_eq!(
+            h["x-forwarded-for"],
+            "10.0.0.1, 127.0.0.1, 2.2.2.2, 127.0.0.2"
+        );
     }
 }

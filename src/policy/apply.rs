@@ -116,12 +116,10 @@ pub fn apply_policies(
             .collect(),
     };
 
-    // Only the policies decide whether a key with policies is inactive (v5.8.10+/v5.11+).
-    let mut inactive = if ids.is_empty() {
-        session.is_inactive
-    } else {
-        false
-    };
+    // PRODUCT.md §4: a key is inactive when its own flag is set or any applied policy's
+    // is. (Tyk v5.8.10+ drops the key's own flag once it has policies; an operator who
+    // deactivates a key expects it to stay off, so tollgate keeps it: deny by default.)
+    let mut inactive = session.is_inactive;
     let mut run = Run::default();
     let mut policy_tags: Vec<String> = Vec::new();
 

@@ -561,9 +561,10 @@ fn is_inactive_rules() {
         "no policies: the key's own flag stays"
     );
     assert!(
-        !inactive(json!({"is_inactive": true, "apply_policies": ["on"]})),
-        "policies decide alone"
+        inactive(json!({"is_inactive": true, "apply_policies": ["on"]})),
+        "the key's own flag counts even with active policies (PRODUCT.md §4)"
     );
+    assert!(!inactive(json!({"apply_policies": ["on"]})));
     assert!(
         inactive(json!({"apply_policies": ["on", "off"]})),
         "any inactive policy"

@@ -74,6 +74,15 @@ pub fn compile(pattern: &str) -> Result<Regex, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The useful line of a regex error (the crate's message spans several lines).
+pub fn error_reason(e: &str) -> String {
+    e.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(e)
+        .trim()
+        .to_string()
+}
+
 /// One compiled `allowed_urls` entry.
 #[derive(Debug, Clone)]
 pub struct UrlRule {

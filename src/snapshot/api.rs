@@ -277,7 +277,7 @@ pub fn build_routes(apis: &[Arc<Api>]) -> Vec<Route> {
         }
     }
     // Longest prefix first; ties keep file order so the result is deterministic.
-    routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
     routes
 }
 

@@ -178,7 +178,7 @@ impl Snapshot {
                             format!(
                                 "invalid regular expression {:?}: {}",
                                 spec.url,
-                                first_line(&e)
+                                acl::error_reason(&e)
                             ),
                         )),
                     }
@@ -265,13 +265,4 @@ impl Snapshot {
     pub fn cached_grants(&self) -> usize {
         self.grants.len()
     }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
-        .unwrap_or(s)
-        .trim()
-        .to_string()
 }
