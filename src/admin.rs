@@ -61,9 +61,10 @@ pub fn authorized(secret: &str, header: Option<&HeaderValue>) -> bool {
 /// Does this path belong to the control API (rather than a proxied API)?
 pub fn is_control_path(cfg: &crate::config::Config, path: &str) -> bool {
     path.starts_with("/tyk/")
-        || path.strip_prefix('/').is_some_and(|p| {
-            p == cfg.health_check_endpoint_name || p == cfg.readiness_check_endpoint_name
-        })
+        || crate::dashboard::is_dashboard_path(path)
+        || path
+            .strip_prefix('/')
+            .is_some_and(|p| p == cfg.health_check_endpoint_name || p == cfg.readiness_check_endpoint_name)
 }
 
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBody> {
@@ -81,6 +82,9 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
         } else {
             error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         };
+    }
+    if crate::dashboard::is_dashboard_path(&path) {
+        return crate::dashboard::handle(state, req).await;
     }
     if !state.config.admin_enabled() {
         return error(

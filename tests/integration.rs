@@ -3,6 +3,7 @@
 
 mod common;
 
+mod dashboard;
 mod forwarding;
 mod hostile;
 mod keys_api;

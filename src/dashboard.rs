@@ -1,0 +1,252 @@
+//! The Dashboard-style policy API (`/api/portal/policies`, seed 003) and the API list
+//! the policy CLI resolves selectors against (`/api/apis`).
+//!
+//! Authenticated by the `authorization` header (the gateway `secret`, compared in
+//! constant time). Served on the control listener; on a shared port the prefixes
+//! `/api/portal/policies` and `/api/apis` are reserved, like `/tyk/`.
+//! Writes go through `crate::policy_store`: atomic, and live when the call returns.
+
+use crate::admin::{authorized, json_response, read_body};
+use crate::body::GwBody;
+use crate::model::policy::ObjectId;
+use crate::model::{json, Policy};
+use crate::policy_store::{self, WriteFailure};
+use crate::state::AppState;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Policies per page of `GET /api/portal/policies?p=N` (pages count from 1).
+pub const PAGE_SIZE: usize = 10;
+
+/// Is `path` one of the Dashboard routes?
+pub fn is_dashboard_path(path: &str) -> bool {
+    let p = path.trim_end_matches('/');
+    p == "/api/portal/policies" || p.starts_with("/api/portal/policies/") || p == "/api/apis" || p.starts_with("/api/apis/")
+}
+
+fn reply(status: StatusCode, ok: bool, message: &str) -> Response<GwBody> {
+    json_response(
+        status,
+        &json!({"Status": if ok { "OK" } else { "Error" }, "Message": message, "Meta": null}),
+    )
+}
+
+fn problems(status: StatusCode, list: &[String]) -> Response<GwBody> {
+    json_response(
+        status,
+        &json!({"Status": "Error", "Message": list.join("; "), "Meta": null, "Errors": list}),
+    )
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query.and_then(|q| crate::pipeline::authn::query_param(q, name)).map(|v| v.into_owned())
+}
+
+pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBody> {
+    if !authorized(&state.config.secret, req.headers().get("authorization")) {
+        tracing::info!(path = %req.uri().path(), "dashboard API request with a missing or wrong authorization header");
+        return reply(StatusCode::UNAUTHORIZED, false, "Not authorised");
+    }
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let query = req.uri().query().map(str::to_string);
+    let segs: Vec<&str> = path.split('/').skip(2).collect();
+    let method = req.method().clone();
+    match (segs.as_slice(), &method) {
+        (["apis"], &Method::GET) => list_apis(state),
+        (["apis", id], &Method::GET) => {
+            let snap = state.snapshot.load();
+            match snap.api_defs.iter().find(|(aid, _, _)| &**aid == *id) {
+                Some((_, raw, _)) => json_response(StatusCode::OK, &json!({"api_definition": raw})),
+                None => reply(StatusCode::NOT_FOUND, false, "API not found"),
+            }
+        }
+        (["portal", "policies"], &Method::GET) => list(state, query.as_deref()),
+        (["portal", "policies", "search"], &Method::GET) => search(state, query.as_deref()),
+        (["portal", "policies", id], &Method::GET) => match find(state, id) {
+            Some(p) => json_response(StatusCode::OK, &p),
+            None => reply(StatusCode::NOT_FOUND, false, "Policy not found"),
+        },
+        (["portal", "policies"], &Method::POST) => create(state, req).await,
+        (["portal", "policies", id], &Method::PUT) => {
+            let id = id.to_string();
+            update(state, &id, req).await
+        }
+        (["portal", "policies", id], &Method::DELETE) => {
+            let id = id.to_string();
+            delete(state, &id).await
+        }
+        (["apis"] | ["apis", _] | ["portal", "policies"] | ["portal", "policies", _], _) => {
+            reply(StatusCode::METHOD_NOT_ALLOWED, false, "Method not supported")
+        }
+        _ => reply(StatusCode::NOT_FOUND, false, "Not found"),
+    }
+}
+
+fn list_apis(state: &Arc<AppState>) -> Response<GwBody> {
+    let snap = state.snapshot.load();
+    let apis: Vec<Value> = snap.api_defs.iter().map(|(_, raw, _)| json!({"api_definition": raw})).collect();
+    json_response(StatusCode::OK, &json!({"apis": apis, "pages": 1}))
+}
+
+/// `{id}` is the friendly `id` first, then the `_id`.
+fn find(state: &AppState, id: &str) -> Option<Policy> {
+    let snap = state.snapshot.load();
+    let all = snap.policies.all();
+    all.iter()
+        .find(|p| p.id == id)
+        .or_else(|| all.iter().find(|p| p.object_id.0 == id))
+        .map(|p| (*p).clone())
+}
+
+fn page(items: Vec<Policy>, p: usize) -> Response<GwBody> {
+    let pages = items.len().div_ceil(PAGE_SIZE);
+    let data: Vec<Policy> = items.into_iter().skip((p.max(1) - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
+    json_response(StatusCode::OK, &json!({"Data": data, "Pages": pages}))
+}
+
+fn page_number(query: Option<&str>) -> usize {
+    query_param(query, "p").and_then(|v| v.parse().ok()).unwrap_or(1)
+}
+
+fn list(state: &Arc<AppState>, query: Option<&str>) -> Response<GwBody> {
+    let snap = state.snapshot.load();
+    page(snap.policies.all().into_iter().cloned().collect(), page_number(query))
+}
+
+fn search(state: &Arc<AppState>, query: Option<&str>) -> Response<GwBody> {
+    let snap = state.snapshot.load();
+    let q = query_param(query, "q").unwrap_or_default().to_lowercase();
+    let ids: Option<Vec<String>> =
+        query_param(query, "policy_ids").map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+    let found = snap
+        .policies
+        .all()
+        .into_iter()
+        .filter(|p| q.is_empty() || p.name.to_lowercase().contains(&q))
+        .filter(|p| {
+            ids.as_ref()
+                .is_none_or(|ids| ids.iter().any(|i| *i == p.id || *i == p.object_id.0))
+        })
+        .cloned()
+        .collect();
+    page(found, page_number(query))
+}
+
+/// Decodes and validates a policy body, listing every problem found.
+fn parse(state: &AppState, body: &[u8]) -> Result<Policy, Vec<String>> {
+    let policy: Policy = json::decode(body).map_err(|e| vec![e.to_string()])?;
+    let mut list = Vec::new();
+    if !policy.id.is_empty() && !state.config.allow_unsafe_policy_ids && !policy_store::valid_id(&policy.id) {
+        list.push(format!(
+            "id: {:?} has characters outside a-z, A-Z, 0-9, ., _, -, ~",
+            policy.id
+        ));
+    }
+    if policy.quota_renewal_rate < 0 && policy.quota_max > 0 {
+        list.push("quota_renewal_rate: must not be negative when quota_max is set".into());
+    }
+    for (api, ad) in &policy.access_rights {
+        if api.is_empty() {
+            list.push("access_rights: an API id must not be empty".into());
+        }
+        if !ad.api_id.is_empty() && ad.api_id != *api {
+            list.push(format!("access_rights.{api}.api_id: {:?} does not match its key {api:?}", ad.api_id));
+        }
+    }
+    list.extend(policy_store::validate(&policy, crate::state::compile_settings(&state.config).matching));
+    if list.is_empty() {
+        Ok(policy)
+    } else {
+        Err(list)
+    }
+}
+
+fn write_failed(e: WriteFailure) -> Response<GwBody> {
+    tracing::error!(reason = %e, "dashboard policy write failed");
+    match e {
+        WriteFailure::NotFound => reply(StatusCode::NOT_FOUND, false, "Policy not found"),
+        e => reply(StatusCode::INTERNAL_SERVER_ERROR, false, &format!("Unable to store the policy: {e}")),
+    }
+}
+
+async fn create(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBody> {
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut policy = match parse(state, &body) {
+        Ok(p) => p,
+        Err(list) => return problems(StatusCode::BAD_REQUEST, &list),
+    };
+    if !policy.id.is_empty() && find(state, &policy.id).is_some() {
+        return reply(
+            StatusCode::CONFLICT,
+            false,
+            &format!("a policy with id {:?} already exists: update it with PUT", policy.id),
+        );
+    }
+    if policy.object_id.is_empty() {
+        policy.object_id = ObjectId::generate();
+    }
+    let id = policy.effective_id().to_string();
+    match policy_store::save(state, policy).await {
+        Ok(()) => reply(StatusCode::OK, true, &id),
+        Err(e) => write_failed(e),
+    }
+}
+
+async fn update(state: &Arc<AppState>, id: &str, req: Request<Incoming>) -> Response<GwBody> {
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut policy = match parse(state, &body) {
+        Ok(p) => p,
+        Err(list) => return problems(StatusCode::BAD_REQUEST, &list),
+    };
+    let Some(existing) = find(state, id) else {
+        return reply(StatusCode::NOT_FOUND, false, "Policy not found");
+    };
+    // The stored identity wins: an update never moves a policy to another id.
+    if !policy.id.is_empty() && policy.id != existing.id {
+        return problems(
+            StatusCode::BAD_REQUEST,
+            &[format!("id: {:?} does not match the policy being updated ({:?})", policy.id, existing.effective_id())],
+        );
+    }
+    policy.id = existing.id.clone();
+    if policy.object_id.is_empty() || existing.id.is_empty() {
+        policy.object_id = existing.object_id.clone();
+    }
+    match policy_store::save(state, policy).await {
+        Ok(()) => reply(StatusCode::OK, true, "Data updated"),
+        Err(e) => write_failed(e),
+    }
+}
+
+async fn delete(state: &Arc<AppState>, id: &str) -> Response<GwBody> {
+    let Some(existing) = find(state, id) else {
+        return reply(StatusCode::NOT_FOUND, false, "Policy not found");
+    };
+    match policy_store::remove(state, existing.effective_id()).await {
+        Ok(()) => reply(StatusCode::OK, true, "Data deleted"),
+        Err(e) => write_failed(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_paths() {
+        for p in ["/api/portal/policies", "/api/portal/policies/", "/api/portal/policies/x", "/api/apis", "/api/apis/a"] {
+            assert!(is_dashboard_path(p), "{p}");
+        }
+        for p in ["/api/users/1", "/api/portal", "/api/apisx", "/api/portal/policiesx"] {
+            assert!(!is_dashboard_path(p), "{p}");
+        }
+    }
+}
