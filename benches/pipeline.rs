@@ -8,93 +8,14 @@
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
 use serde_json::json;
-use std::sync::Arc;
 use tollgate::config::Config;
-use tollgate::limits::Clock;
-use tollgate::model::Session;
 use tollgate::pipeline::{self, path};
-use tollgate::state::AppState;
+use tollgate::testkit::Fixture;
 
 const KEYS: usize = 10_000;
 
-fn policies_json() -> serde_json::Value {
-    let mut urls: Vec<serde_json::Value> = (0..9)
-        .map(|i| json!({"url": format!("^/api/thing{i}/[0-9]+$"), "methods": ["GET", "POST"]}))
-        .collect();
-    urls.push(json!({"url": "^/api/(users|orders)/[0-9]+$", "methods": ["GET", "POST"]}));
-    let mut m = serde_json::Map::new();
-    for (i, id) in ["tier-a", "tier-b", "tier-c"].iter().enumerate() {
-        let part: Vec<serde_json::Value> = urls.iter().skip(i).step_by(1).cloned().collect();
-        m.insert(
-            id.to_string(),
-            json!({
-                "id": id, "org_id": "default", "rate": 1_000_000_000, "per": 1,
-                "quota_max": 1_000_000_000_000i64, "quota_renewal_rate": 3600,
-                "access_rights": {"bench-api": {"api_id": "bench-api", "versions": ["Default"], "allowed_urls": part}}
-            }),
-        );
-    }
-    serde_json::Value::Object(m)
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    state: Arc<AppState>,
-    key: String,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::create_dir_all(d.join("apps")).unwrap();
-    std::fs::write(
-        d.join("apps/bench.json"),
-        json!({
-            "api_id": "bench-api", "org_id": "default",
-            "proxy": {"listen_path": "/", "target_url": "http://127.0.0.1:9", "strip_listen_path": false},
-            "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}}
-        })
-        .to_string(),
-    )
-    .unwrap();
-    std::fs::write(d.join("policies.json"), policies_json().to_string()).unwrap();
-    let mut cfg = Config {
-        app_path: d.join("apps").display().to_string(),
-        ..Default::default()
-    };
-    cfg.policies.policy_record_name = d.join("policies.json").display().to_string();
-    cfg.storage.path = d.join("data").display().to_string();
-    let state = AppState::new(cfg, Clock::System).unwrap();
-    let session = Session {
-        org_id: "default".into(),
-        apply_policies: vec!["tier-a".into(), "tier-b".into(), "tier-c".into()],
-        ..Default::default()
-    };
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            let st = state.clone();
-            let s = session.clone();
-            std::thread::spawn(move || {
-                for i in (t..KEYS).step_by(8) {
-                    st.store
-                        .put(&format!("default{i:032x}"), s.clone())
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    Fixture {
-        _dir: dir,
-        state,
-        key: format!("{:032x}", 4242),
-    }
-}
-
 fn bench(c: &mut Criterion) {
-    let f = fixture();
+    let f = Fixture::new(KEYS);
     let snap = f.state.snapshot.load_full();
     let mut headers = HeaderMap::new();
     headers.insert("authorization", HeaderValue::from_str(&f.key).unwrap());

@@ -13,6 +13,8 @@
 //! the embedded [`store`]; limiter and quota state in [`limits`], outside the snapshot,
 //! so reloads keep counters.
 
+#![forbid(unsafe_code)]
+
 pub mod admin;
 pub mod admin_policies;
 pub mod body;
@@ -34,6 +36,8 @@ pub mod server;
 pub mod snapshot;
 pub mod state;
 pub mod store;
+#[doc(hidden)]
+pub mod testkit;
 pub mod util;
 
 /// Why the gateway could not start.
