@@ -62,9 +62,9 @@ pub fn authorized(secret: &str, header: Option<&HeaderValue>) -> bool {
 pub fn is_control_path(cfg: &crate::config::Config, path: &str) -> bool {
     path.starts_with("/tyk/")
         || crate::dashboard::is_dashboard_path(path)
-        || path
-            .strip_prefix('/')
-            .is_some_and(|p| p == cfg.health_check_endpoint_name || p == cfg.readiness_check_endpoint_name)
+        || path.strip_prefix('/').is_some_and(|p| {
+            p == cfg.health_check_endpoint_name || p == cfg.readiness_check_endpoint_name
+        })
 }
 
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBody> {

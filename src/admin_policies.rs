@@ -14,17 +14,28 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// Routes `/tyk/policies[/{id}]`; `None` when the path is not a policy route.
-pub async fn route(state: &Arc<AppState>, method: &Method, segs: &[&str], req: Request<Incoming>) -> Option<Response<GwBody>> {
+pub async fn route(
+    state: &Arc<AppState>,
+    method: &Method,
+    segs: &[&str],
+    req: Request<Incoming>,
+) -> Option<Response<GwBody>> {
     let resp = match (segs, method) {
         (["policies"], &Method::GET) => list(state),
         (["policies", id], &Method::GET) => get(state, id),
         (["policies"], &Method::POST) => write(state, None, req, Write::Create).await,
         (["policies", id], &Method::POST) => write(state, Some(id), req, Write::Create).await,
-        (["policies"], &Method::PUT) => error(StatusCode::BAD_REQUEST, "Must specify an apiID to update"),
+        (["policies"], &Method::PUT) => {
+            error(StatusCode::BAD_REQUEST, "Must specify an apiID to update")
+        }
         (["policies", id], &Method::PUT) => write(state, Some(id), req, Write::Update).await,
-        (["policies"], &Method::DELETE) => error(StatusCode::BAD_REQUEST, "Must specify an apiID to delete"),
+        (["policies"], &Method::DELETE) => {
+            error(StatusCode::BAD_REQUEST, "Must specify an apiID to delete")
+        }
         (["policies", id], &Method::DELETE) => delete(state, id).await,
-        (["policies"] | ["policies", _], _) => error(StatusCode::METHOD_NOT_ALLOWED, "Method not supported"),
+        (["policies"] | ["policies", _], _) => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "Method not supported")
+        }
         _ => return None,
     };
     Some(resp)
@@ -49,7 +60,12 @@ enum Write {
     Update,
 }
 
-async fn write(state: &Arc<AppState>, url_id: Option<&str>, req: Request<Incoming>, mode: Write) -> Response<GwBody> {
+async fn write(
+    state: &Arc<AppState>,
+    url_id: Option<&str>,
+    req: Request<Incoming>,
+    mode: Write,
+) -> Response<GwBody> {
     let body = match read_body(req).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -76,31 +92,56 @@ async fn write(state: &Arc<AppState>, url_id: Option<&str>, req: Request<Incomin
     }
     let id = policy.effective_id().to_string();
     if id.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "Unable to create policy without id.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Unable to create policy without id.",
+        );
     }
     if !state.config.allow_unsafe_policy_ids && !policy_store::valid_id(&id) {
-        return error(StatusCode::BAD_REQUEST, "Invalid Policy ID: Allowed characters: a-z, A-Z, 0-9, ., _, -, ~");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Invalid Policy ID: Allowed characters: a-z, A-Z, 0-9, ., _, -, ~",
+        );
     }
-    let problems = policy_store::validate(&policy, crate::state::compile_settings(&state.config).matching);
+    let problems = policy_store::validate(
+        &policy,
+        crate::state::compile_settings(&state.config).matching,
+    );
     if !problems.is_empty() {
         return error(StatusCode::BAD_REQUEST, &problems.join("; "));
     }
     match policy_store::save(state, policy).await {
         Ok(()) => {
-            let action = if mode == Write::Create { "added" } else { "modified" };
-            json_response(StatusCode::OK, &json!({"key": id, "status": "ok", "action": action}))
+            let action = if mode == Write::Create {
+                "added"
+            } else {
+                "modified"
+            };
+            json_response(
+                StatusCode::OK,
+                &json!({"key": id, "status": "ok", "action": action}),
+            )
         }
-        Err(WriteFailure::NoSource) => error(StatusCode::INTERNAL_SERVER_ERROR, "Unable to access policy storage."),
+        Err(WriteFailure::NoSource) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Unable to access policy storage.",
+        ),
         Err(e) => {
             tracing::error!(reason = %e, "policy write failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, &format!("Failed to create file! {e}"))
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("Failed to create file! {e}"),
+            )
         }
     }
 }
 
 async fn delete(state: &Arc<AppState>, id: &str) -> Response<GwBody> {
     match policy_store::remove(state, id).await {
-        Ok(()) => json_response(StatusCode::OK, &json!({"key": id, "status": "ok", "action": "deleted"})),
+        Ok(()) => json_response(
+            StatusCode::OK,
+            &json!({"key": id, "status": "ok", "action": "deleted"}),
+        ),
         Err(e) => {
             tracing::info!(reason = %e, "policy delete failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, "Delete failed")

@@ -23,7 +23,10 @@ pub const PAGE_SIZE: usize = 10;
 /// Is `path` one of the Dashboard routes?
 pub fn is_dashboard_path(path: &str) -> bool {
     let p = path.trim_end_matches('/');
-    p == "/api/portal/policies" || p.starts_with("/api/portal/policies/") || p == "/api/apis" || p.starts_with("/api/apis/")
+    p == "/api/portal/policies"
+        || p.starts_with("/api/portal/policies/")
+        || p == "/api/apis"
+        || p.starts_with("/api/apis/")
 }
 
 fn reply(status: StatusCode, ok: bool, message: &str) -> Response<GwBody> {
@@ -41,7 +44,9 @@ fn problems(status: StatusCode, list: &[String]) -> Response<GwBody> {
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query.and_then(|q| crate::pipeline::authn::query_param(q, name)).map(|v| v.into_owned())
+    query
+        .and_then(|q| crate::pipeline::authn::query_param(q, name))
+        .map(|v| v.into_owned())
 }
 
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBody> {
@@ -77,16 +82,22 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
             let id = id.to_string();
             delete(state, &id).await
         }
-        (["apis"] | ["apis", _] | ["portal", "policies"] | ["portal", "policies", _], _) => {
-            reply(StatusCode::METHOD_NOT_ALLOWED, false, "Method not supported")
-        }
+        (["apis"] | ["apis", _] | ["portal", "policies"] | ["portal", "policies", _], _) => reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            false,
+            "Method not supported",
+        ),
         _ => reply(StatusCode::NOT_FOUND, false, "Not found"),
     }
 }
 
 fn list_apis(state: &Arc<AppState>) -> Response<GwBody> {
     let snap = state.snapshot.load();
-    let apis: Vec<Value> = snap.api_defs.iter().map(|(_, raw, _)| json!({"api_definition": raw})).collect();
+    let apis: Vec<Value> = snap
+        .api_defs
+        .iter()
+        .map(|(_, raw, _)| json!({"api_definition": raw}))
+        .collect();
     json_response(StatusCode::OK, &json!({"apis": apis, "pages": 1}))
 }
 
@@ -102,24 +113,37 @@ fn find(state: &AppState, id: &str) -> Option<Policy> {
 
 fn page(items: Vec<Policy>, p: usize) -> Response<GwBody> {
     let pages = items.len().div_ceil(PAGE_SIZE);
-    let data: Vec<Policy> = items.into_iter().skip((p.max(1) - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
+    let data: Vec<Policy> = items
+        .into_iter()
+        .skip((p.max(1) - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
     json_response(StatusCode::OK, &json!({"Data": data, "Pages": pages}))
 }
 
 fn page_number(query: Option<&str>) -> usize {
-    query_param(query, "p").and_then(|v| v.parse().ok()).unwrap_or(1)
+    query_param(query, "p")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 fn list(state: &Arc<AppState>, query: Option<&str>) -> Response<GwBody> {
     let snap = state.snapshot.load();
-    page(snap.policies.all().into_iter().cloned().collect(), page_number(query))
+    page(
+        snap.policies.all().into_iter().cloned().collect(),
+        page_number(query),
+    )
 }
 
 fn search(state: &Arc<AppState>, query: Option<&str>) -> Response<GwBody> {
     let snap = state.snapshot.load();
     let q = query_param(query, "q").unwrap_or_default().to_lowercase();
-    let ids: Option<Vec<String>> =
-        query_param(query, "policy_ids").map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+    let ids: Option<Vec<String>> = query_param(query, "policy_ids").map(|v| {
+        v.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
     let found = snap
         .policies
         .all()
@@ -138,7 +162,10 @@ fn search(state: &Arc<AppState>, query: Option<&str>) -> Response<GwBody> {
 fn parse(state: &AppState, body: &[u8]) -> Result<Policy, Vec<String>> {
     let policy: Policy = json::decode(body).map_err(|e| vec![e.to_string()])?;
     let mut list = Vec::new();
-    if !policy.id.is_empty() && !state.config.allow_unsafe_policy_ids && !policy_store::valid_id(&policy.id) {
+    if !policy.id.is_empty()
+        && !state.config.allow_unsafe_policy_ids
+        && !policy_store::valid_id(&policy.id)
+    {
         list.push(format!(
             "id: {:?} has characters outside a-z, A-Z, 0-9, ., _, -, ~",
             policy.id
@@ -152,10 +179,16 @@ fn parse(state: &AppState, body: &[u8]) -> Result<Policy, Vec<String>> {
             list.push("access_rights: an API id must not be empty".into());
         }
         if !ad.api_id.is_empty() && ad.api_id != *api {
-            list.push(format!("access_rights.{api}.api_id: {:?} does not match its key {api:?}", ad.api_id));
+            list.push(format!(
+                "access_rights.{api}.api_id: {:?} does not match its key {api:?}",
+                ad.api_id
+            ));
         }
     }
-    list.extend(policy_store::validate(&policy, crate::state::compile_settings(&state.config).matching));
+    list.extend(policy_store::validate(
+        &policy,
+        crate::state::compile_settings(&state.config).matching,
+    ));
     if list.is_empty() {
         Ok(policy)
     } else {
@@ -167,7 +200,11 @@ fn write_failed(e: WriteFailure) -> Response<GwBody> {
     tracing::error!(reason = %e, "dashboard policy write failed");
     match e {
         WriteFailure::NotFound => reply(StatusCode::NOT_FOUND, false, "Policy not found"),
-        e => reply(StatusCode::INTERNAL_SERVER_ERROR, false, &format!("Unable to store the policy: {e}")),
+        e => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            false,
+            &format!("Unable to store the policy: {e}"),
+        ),
     }
 }
 
@@ -184,7 +221,10 @@ async fn create(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBod
         return reply(
             StatusCode::CONFLICT,
             false,
-            &format!("a policy with id {:?} already exists: update it with PUT", policy.id),
+            &format!(
+                "a policy with id {:?} already exists: update it with PUT",
+                policy.id
+            ),
         );
     }
     if policy.object_id.is_empty() {
@@ -213,7 +253,11 @@ async fn update(state: &Arc<AppState>, id: &str, req: Request<Incoming>) -> Resp
     if !policy.id.is_empty() && policy.id != existing.id {
         return problems(
             StatusCode::BAD_REQUEST,
-            &[format!("id: {:?} does not match the policy being updated ({:?})", policy.id, existing.effective_id())],
+            &[format!(
+                "id: {:?} does not match the policy being updated ({:?})",
+                policy.id,
+                existing.effective_id()
+            )],
         );
     }
     policy.id = existing.id.clone();
@@ -242,10 +286,21 @@ mod tests {
 
     #[test]
     fn reserved_paths() {
-        for p in ["/api/portal/policies", "/api/portal/policies/", "/api/portal/policies/x", "/api/apis", "/api/apis/a"] {
+        for p in [
+            "/api/portal/policies",
+            "/api/portal/policies/",
+            "/api/portal/policies/x",
+            "/api/apis",
+            "/api/apis/a",
+        ] {
             assert!(is_dashboard_path(p), "{p}");
         }
-        for p in ["/api/users/1", "/api/portal", "/api/apisx", "/api/portal/policiesx"] {
+        for p in [
+            "/api/users/1",
+            "/api/portal",
+            "/api/apisx",
+            "/api/portal/policiesx",
+        ] {
             assert!(!is_dashboard_path(p), "{p}");
         }
     }

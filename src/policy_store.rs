@@ -36,7 +36,10 @@ impl std::fmt::Display for WriteFailure {
 
 /// Tyk's policy id charset (`allow_unsafe_policy_ids` lifts it).
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'~'))
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'~'))
 }
 
 /// Problems that would make the policy set fail to load, found before anything is written.
@@ -83,7 +86,10 @@ fn read_policy_map(path: &Path) -> Result<serde_json::Map<String, Value>, WriteF
                 "{}: expected a JSON object mapping policy id to policy; fix the file first",
                 path.display()
             ))),
-            Err(e) => Err(WriteFailure::Io(format!("{}: {e}; fix the file first", path.display()))),
+            Err(e) => Err(WriteFailure::Io(format!(
+                "{}: {e}; fix the file first",
+                path.display()
+            ))),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
         Err(e) => Err(WriteFailure::Io(format!("{}: {e}", path.display()))),
@@ -123,7 +129,8 @@ pub async fn save(state: &Arc<AppState>, policy: Policy) -> Result<(), WriteFail
     commit(state, move |src| match src {
         PolicySource::File(path) => {
             let mut map = read_policy_map(path)?;
-            let value = serde_json::to_value(&policy).map_err(|e| WriteFailure::Io(e.to_string()))?;
+            let value =
+                serde_json::to_value(&policy).map_err(|e| WriteFailure::Io(e.to_string()))?;
             map.insert(id, value);
             crate::util::atomic_write(path, &pretty(&map)).map_err(|e| io(path, e))
         }
@@ -156,7 +163,9 @@ pub async fn remove(state: &Arc<AppState>, id: &str) -> Result<(), WriteFailure>
             let path = target.ok_or(WriteFailure::NotFound)?;
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(WriteFailure::NotFound),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(WriteFailure::NotFound)
+                }
                 Err(e) => return Err(io(&path, e)),
             }
             if let Some(dir) = path.parent() {
@@ -191,7 +200,11 @@ mod tests {
         .unwrap();
         let problems = validate(&p, acl::Matching::default());
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("access_rights.api.allowed_urls[1].url"), "{}", problems[0]);
+        assert!(
+            problems[0].starts_with("access_rights.api.allowed_urls[1].url"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]
@@ -199,7 +212,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("policies.json");
         std::fs::write(&p, b"{broken").unwrap();
-        assert!(matches!(read_policy_map(&p), Err(WriteFailure::Io(m)) if m.contains("fix the file first")));
-        assert!(read_policy_map(&d.path().join("missing.json")).unwrap().is_empty());
+        assert!(
+            matches!(read_policy_map(&p), Err(WriteFailure::Io(m)) if m.contains("fix the file first"))
+        );
+        assert!(read_policy_map(&d.path().join("missing.json"))
+            .unwrap()
+            .is_empty());
     }
 }

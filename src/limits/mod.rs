@@ -326,7 +326,10 @@ mod tests {
     fn idle_limiters_are_evicted_and_active_ones_kept() {
         let (clock, manual) = Clock::manual(1_000);
         let limits = Limits::new(clock, Arc::new(NullSink));
-        let spec = RateSpec { rate: 10.0, per: 5.0 };
+        let spec = RateSpec {
+            rate: 10.0,
+            per: 5.0,
+        };
         let scope: Arc<str> = Arc::from("");
         limits.check_rate("idle", &scope, spec);
         limits.check_rate("busy", &scope, spec);
@@ -334,7 +337,11 @@ mod tests {
         manual.advance(Duration::from_secs(30));
         limits.check_rate("busy", &scope, spec);
         limits.sweep();
-        assert_eq!(limits.rate_limiters(), 1, "only the limiter idle for longer than `per` goes");
+        assert_eq!(
+            limits.rate_limiters(),
+            1,
+            "only the limiter idle for longer than `per` goes"
+        );
         assert_eq!(limits.tracked_keys(), 1);
     }
 
@@ -343,11 +350,26 @@ mod tests {
         let (clock, _) = Clock::manual(0);
         let limits = Limits::new(clock, Arc::new(NullSink));
         let scope: Arc<str> = Arc::from("s");
-        let one = RateSpec { rate: 1.0, per: 60.0 };
-        assert!(matches!(limits.check_rate("k", &scope, one), RateDecision::Allowed { .. }));
-        assert!(matches!(limits.check_rate("k", &scope, one), RateDecision::Limited { .. }));
-        let two = RateSpec { rate: 2.0, per: 60.0 };
-        assert!(matches!(limits.check_rate("k", &scope, two), RateDecision::Allowed { .. }));
+        let one = RateSpec {
+            rate: 1.0,
+            per: 60.0,
+        };
+        assert!(matches!(
+            limits.check_rate("k", &scope, one),
+            RateDecision::Allowed { .. }
+        ));
+        assert!(matches!(
+            limits.check_rate("k", &scope, one),
+            RateDecision::Limited { .. }
+        ));
+        let two = RateSpec {
+            rate: 2.0,
+            per: 60.0,
+        };
+        assert!(matches!(
+            limits.check_rate("k", &scope, two),
+            RateDecision::Allowed { .. }
+        ));
         assert_eq!(limits.rate_limiters(), 1);
     }
 }
