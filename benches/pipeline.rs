@@ -94,7 +94,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             f.state
                 .limits
-                .check_rate(black_box(&name), &limits.scope, rate)
+                .check_rate(black_box(&name), &limits.scope, rate, 0)
         })
     });
     let quota = limits.quota.unwrap();
@@ -102,7 +102,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             f.state
                 .limits
-                .try_consume_quota(black_box(&name), &limits.scope, quota)
+                .try_consume_quota(black_box(&name), &limits.scope, quota, 0)
         })
     });
     c.bench_function("policy merge (3 policies, uncached)", |b| {

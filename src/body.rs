@@ -12,12 +12,13 @@ use tokio::time::{Instant, Sleep};
 
 pin_project_lite::pin_project! {
     /// Streams an upstream body; fails if no frame arrives within `idle`, so a stalled
-    /// upstream ends the client's response instead of hanging it.
+    /// upstream ends the client's response instead of hanging it. The timer is armed
+    /// only when the body actually has to wait: most small bodies arrive with the
+    /// headers, and registering a timer per response is measurable under load.
     pub struct Streamed {
         #[pin]
         inner: Incoming,
-        #[pin]
-        timer: Sleep,
+        timer: Option<Pin<Box<Sleep>>>,
         idle: Duration,
     }
 }
@@ -26,7 +27,7 @@ impl Streamed {
     pub fn new(inner: Incoming, idle: Duration) -> Self {
         Streamed {
             inner,
-            timer: tokio::time::sleep(idle),
+            timer: None,
             idle,
         }
     }
@@ -80,19 +81,26 @@ impl Body for GwBody {
                     .map(|d| Ok(Frame::data(d))),
             ),
             GwBodyProj::Stream { inner } => {
-                let mut s = inner.project();
-                match s.inner.as_mut().poll_frame(cx) {
+                let s = inner.project();
+                match s.inner.poll_frame(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
-                        let deadline = Instant::now() + *s.idle;
-                        s.timer.as_mut().reset(deadline);
+                        if let Some(t) = s.timer.as_mut() {
+                            t.as_mut().reset(Instant::now() + *s.idle);
+                        }
                         Poll::Ready(Some(Ok(frame)))
                     }
                     Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Upstream(e)))),
                     Poll::Ready(None) => Poll::Ready(None),
-                    Poll::Pending => match s.timer.poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::Idle(*s.idle)))),
-                        Poll::Pending => Poll::Pending,
-                    },
+                    Poll::Pending => {
+                        let idle = *s.idle;
+                        let timer = s
+                            .timer
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                        match timer.as_mut().poll(cx) {
+                            Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::Idle(idle)))),
+                            Poll::Pending => Poll::Pending,
+                        }
+                    }
                 }
             }
         }

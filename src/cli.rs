@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check`, `echo`.
+//! Command-line interface: `serve`, `check`, `echo`, `policy`, `config`.
 
 use crate::config::Config;
 use crate::limits::Clock;
@@ -38,12 +38,19 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
     },
+    /// Manage policies on a running gateway from YAML files (init, apply, list, get, delete).
+    Policy(crate::policy_cli::PolicyArgs),
+    /// Named gateway environments for `tollgate policy` (add, use, list).
+    Config(crate::policy_cli::ConfigArgs),
 }
 
-/// Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or files.
+/// Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or files; `policy`
+/// also uses 3 for "not found".
 pub fn run(cli: Cli) -> ExitCode {
     init_logging();
     match cli.command {
+        Command::Policy(args) => crate::policy_cli::run_policy(args),
+        Command::Config(args) => crate::policy_cli::run_config(args),
         Command::Serve { config } => match load_config(config.as_deref()) {
             Ok((cfg, _)) => serve(cfg),
             Err(code) => code,
@@ -88,10 +95,18 @@ fn init_logging() {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    // TOKIO_WORKER_THREADS is honoured by tokio itself (the bench runs with one worker).
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    // TOKIO_WORKER_THREADS is honoured by tokio itself. With one worker, a current-thread
+    // runtime does the same job without cross-thread hand-offs (the bench runs this way).
+    let one = std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|v| v.trim() == "1");
+    if one {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    }
 }
 
 /// `--config`, else `./tyk.conf` when present, else defaults.

@@ -162,6 +162,10 @@ fn search(state: &Arc<AppState>, query: Option<&str>) -> Response<GwBody> {
 fn parse(state: &AppState, body: &[u8]) -> Result<Policy, Vec<String>> {
     let policy: Policy = json::decode(body).map_err(|e| vec![e.to_string()])?;
     let mut list = Vec::new();
+    // `/api/portal/policies/search` is the search route: such a policy could never be read back.
+    if policy.id == "search" {
+        list.push("id: \"search\" is reserved (it is the search route)".into());
+    }
     if !policy.id.is_empty()
         && !state.config.allow_unsafe_policy_ids
         && !policy_store::valid_id(&policy.id)

@@ -4,7 +4,7 @@
 //! and tests written against Tyk match on them.
 
 use crate::body::GwBody;
-use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
 /// A refusal decided by the pipeline.
@@ -123,7 +123,7 @@ pub fn render(err: &GatewayError, generator: bool) -> Response<GwBody> {
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if generator {
             r.headers_mut()
-                .insert("x-generator", HeaderValue::from_static("tyk.io"));
+                .insert(X_GENERATOR.clone(), HeaderValue::from_static("tyk.io"));
         }
         r
     };
@@ -153,10 +153,25 @@ pub fn render(err: &GatewayError, generator: bool) -> Response<GwBody> {
     resp
 }
 
+pub static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+pub static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+pub static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+static X_GENERATOR: HeaderName = HeaderName::from_static("x-generator");
+
 pub fn set_rate_headers(h: &mut http::HeaderMap, rh: RateHeaders) {
-    h.insert("x-ratelimit-limit", HeaderValue::from(rh.limit));
-    h.insert("x-ratelimit-remaining", HeaderValue::from(rh.remaining));
-    h.insert("x-ratelimit-reset", HeaderValue::from(rh.reset));
+    h.insert(X_RATELIMIT_LIMIT.clone(), HeaderValue::from(rh.limit));
+    h.insert(
+        X_RATELIMIT_REMAINING.clone(),
+        HeaderValue::from(rh.remaining),
+    );
+    h.insert(X_RATELIMIT_RESET.clone(), HeaderValue::from(rh.reset));
+}
+
+/// Removes upstream `X-RateLimit-*` headers (rate mode: only the gateway sets them).
+pub fn remove_rate_headers(h: &mut http::HeaderMap) {
+    h.remove(&X_RATELIMIT_LIMIT);
+    h.remove(&X_RATELIMIT_REMAINING);
+    h.remove(&X_RATELIMIT_RESET);
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub mod load;
 pub mod model;
 pub mod pipeline;
 pub mod policy;
+pub mod policy_cli;
 pub mod policy_store;
 pub mod reload;
 pub mod server;

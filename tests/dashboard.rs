@@ -243,6 +243,15 @@ async fn bad_bodies_list_every_problem_and_write_nothing() {
         &gw,
         "POST",
         "/api/portal/policies",
+        Some(pol("search", "Shadowed")),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b["Message"].as_str().unwrap().contains("reserved"), "{b}");
+    let (s, b) = dash(
+        &gw,
+        "POST",
+        "/api/portal/policies",
         Some(json!({"quota_max": "many"})),
     )
     .await;

@@ -8,6 +8,7 @@ mod forwarding;
 mod hostile;
 mod keys_api;
 mod policies;
+mod policy_cli;
 mod quotas;
 mod reload;
 mod startup;

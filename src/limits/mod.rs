@@ -82,9 +82,15 @@ impl Limits {
     }
 
     /// Checks the key's rate for `scope`; a changed `spec` starts a fresh limiter.
-    pub fn check_rate(&self, key: &str, scope: &Arc<str>, spec: RateSpec) -> RateDecision {
+    /// `now`: the request's wall-clock seconds (read once per request by the caller).
+    pub fn check_rate(
+        &self,
+        key: &str,
+        scope: &Arc<str>,
+        spec: RateSpec,
+        now: i64,
+    ) -> RateDecision {
         let state = self.key_state(key);
-        let now = self.clock.unix();
         let limiter = {
             let mut rates = lock(&state.rates);
             match rates.iter_mut().find(|s| s.scope == *scope) {
@@ -118,11 +124,11 @@ impl Limits {
                 }
             }
         };
-        rate::check(&limiter, spec, &self.clock)
+        rate::check(&limiter, spec, &self.clock, now)
     }
 
     /// Checks an API's `global_rate_limit`.
-    pub fn check_api_rate(&self, api_id: &str, spec: RateSpec) -> RateDecision {
+    pub fn check_api_rate(&self, api_id: &str, spec: RateSpec, now: i64) -> RateDecision {
         let limiter = match self.apis.get(api_id) {
             Some(e) if e.0 == spec => e.1.clone(),
             _ => {
@@ -138,7 +144,7 @@ impl Limits {
                 l
             }
         };
-        rate::check(&limiter, spec, &self.clock)
+        rate::check(&limiter, spec, &self.clock, now)
     }
 
     fn cell(&self, key: &str, scope: &Arc<str>) -> Arc<QuotaCell> {
@@ -165,8 +171,14 @@ impl Limits {
 
     /// Counts one request without any I/O; `NeedReserve` means call [`Limits::consume_quota`].
     /// `Allowed { refill: true }` asks the caller to run [`Limits::refill`] in the background.
-    pub fn try_consume_quota(&self, key: &str, scope: &Arc<str>, spec: QuotaSpec) -> QuotaDecision {
-        self.cell(key, scope).consume(spec, self.clock.unix())
+    pub fn try_consume_quota(
+        &self,
+        key: &str,
+        scope: &Arc<str>,
+        spec: QuotaSpec,
+        now: i64,
+    ) -> QuotaDecision {
+        self.cell(key, scope).consume(spec, now)
     }
 
     /// Extends a cell's durable ceiling (after `refill: true`).
@@ -257,8 +269,7 @@ impl Limits {
     }
 
     /// Drops idle rate limiters and empty key entries; cheap to call often.
-    pub fn sweep(&self) {
-        let now = self.clock.unix();
+    pub fn sweep(&self, now: i64) {
         if now - self.last_sweep.swap(now, Ordering::AcqRel) < 10 {
             return;
         }
@@ -331,12 +342,12 @@ mod tests {
             per: 5.0,
         };
         let scope: Arc<str> = Arc::from("");
-        limits.check_rate("idle", &scope, spec);
-        limits.check_rate("busy", &scope, spec);
+        limits.check_rate("idle", &scope, spec, 1_000);
+        limits.check_rate("busy", &scope, spec, 1_000);
         assert_eq!(limits.rate_limiters(), 2);
         manual.advance(Duration::from_secs(30));
-        limits.check_rate("busy", &scope, spec);
-        limits.sweep();
+        limits.check_rate("busy", &scope, spec, 1_030);
+        limits.sweep(1_030);
         assert_eq!(
             limits.rate_limiters(),
             1,
@@ -355,11 +366,11 @@ mod tests {
             per: 60.0,
         };
         assert!(matches!(
-            limits.check_rate("k", &scope, one),
+            limits.check_rate("k", &scope, one, 0),
             RateDecision::Allowed { .. }
         ));
         assert!(matches!(
-            limits.check_rate("k", &scope, one),
+            limits.check_rate("k", &scope, one, 0),
             RateDecision::Limited { .. }
         ));
         let two = RateSpec {
@@ -367,7 +378,7 @@ mod tests {
             per: 60.0,
         };
         assert!(matches!(
-            limits.check_rate("k", &scope, two),
+            limits.check_rate("k", &scope, two, 0),
             RateDecision::Allowed { .. }
         ));
         assert_eq!(limits.rate_limiters(), 1);

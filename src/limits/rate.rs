@@ -41,9 +41,8 @@ pub fn new_limiter(spec: RateSpec, clock: &Clock) -> Option<Limiter> {
 }
 
 /// Checks one request against `limiter`.
-pub fn check(limiter: &Limiter, spec: RateSpec, clock: &Clock) -> RateDecision {
+pub fn check(limiter: &Limiter, spec: RateSpec, clock: &Clock, now_unix: i64) -> RateDecision {
     let limit = spec.rate.floor().clamp(1.0, u32::MAX as f64) as u32;
-    let now_unix = clock.unix();
     match limiter.check() {
         Ok(snapshot) => {
             let remaining = snapshot.remaining_burst_capacity();
@@ -83,7 +82,7 @@ mod tests {
         let s = spec(3.0, 3.0);
         let l = new_limiter(s, &clock).unwrap();
         for want_remaining in [2, 1, 0] {
-            match check(&l, s, &clock) {
+            match check(&l, s, &clock, clock.unix()) {
                 RateDecision::Allowed {
                     remaining, limit, ..
                 } => {
@@ -93,7 +92,7 @@ mod tests {
             }
         }
         assert_eq!(
-            check(&l, s, &clock),
+            check(&l, s, &clock, clock.unix()),
             RateDecision::Limited {
                 limit: 3,
                 retry_after: 1,
@@ -101,8 +100,14 @@ mod tests {
             }
         );
         manual.advance(Duration::from_millis(1000));
-        assert!(matches!(check(&l, s, &clock), RateDecision::Allowed { .. }));
-        assert!(matches!(check(&l, s, &clock), RateDecision::Limited { .. }));
+        assert!(matches!(
+            check(&l, s, &clock, clock.unix()),
+            RateDecision::Allowed { .. }
+        ));
+        assert!(matches!(
+            check(&l, s, &clock, clock.unix()),
+            RateDecision::Limited { .. }
+        ));
     }
 
     #[test]
@@ -111,10 +116,10 @@ mod tests {
         let s = spec(1.0, 60.0);
         let l = new_limiter(s, &clock).unwrap();
         assert!(matches!(
-            check(&l, s, &clock),
+            check(&l, s, &clock, clock.unix()),
             RateDecision::Allowed { remaining: 0, .. }
         ));
-        match check(&l, s, &clock) {
+        match check(&l, s, &clock, clock.unix()) {
             RateDecision::Limited { retry_after, .. } => assert_eq!(retry_after, 60),
             d => panic!("{d:?}"),
         }
@@ -125,12 +130,18 @@ mod tests {
         let (clock, manual) = Clock::manual(0);
         let s = spec(0.5, 1.0);
         let l = new_limiter(s, &clock).unwrap();
-        assert!(matches!(check(&l, s, &clock), RateDecision::Allowed { .. }));
         assert!(matches!(
-            check(&l, s, &clock),
+            check(&l, s, &clock, clock.unix()),
+            RateDecision::Allowed { .. }
+        ));
+        assert!(matches!(
+            check(&l, s, &clock, clock.unix()),
             RateDecision::Limited { retry_after: 2, .. }
         ));
         manual.advance(Duration::from_secs(2));
-        assert!(matches!(check(&l, s, &clock), RateDecision::Allowed { .. }));
+        assert!(matches!(
+            check(&l, s, &clock, clock.unix()),
+            RateDecision::Allowed { .. }
+        ));
     }
 }

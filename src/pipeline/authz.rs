@@ -1,7 +1,7 @@
 //! Stages: key state (inactive, expired), API access and version, `allowed_urls`.
 
 use crate::error::GatewayError;
-use crate::snapshot::acl::{self, Matching};
+use crate::snapshot::acl::Matching;
 use crate::snapshot::{Api, Grant, Limits, VersionLocation, VersionRule};
 use http::HeaderMap;
 
@@ -102,7 +102,7 @@ pub fn check_urls(
     let Some(entry) = grant.apis.get(&*api.id) else {
         return Ok(());
     };
-    if entry.urls.is_empty() || acl::allows(&entry.urls, method, full, stripped, m) {
+    if entry.urls.allows(method, full, stripped, m) {
         Ok(())
     } else {
         Err(GatewayError::UrlDenied)
@@ -151,7 +151,9 @@ mod tests {
                 id.to_string(),
                 ApiGrant {
                     versions: versions.iter().map(|s| s.to_string()).collect(),
-                    urls: urls.clone(),
+                    urls: crate::snapshot::acl::UrlAcl::build(urls, |p| {
+                        crate::snapshot::acl::compile_set(p).map(Arc::new)
+                    }),
                     limits: limits(),
                 },
             );

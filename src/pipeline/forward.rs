@@ -4,32 +4,37 @@ use crate::body::GwBody;
 use crate::error::GatewayError;
 use crate::snapshot::Api;
 use crate::state::UpstreamClient;
-use http::header::{HeaderName, HeaderValue, CONNECTION, COOKIE, HOST};
+use http::header::{
+    HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 use http::{HeaderMap, Request, Response, Uri};
 use hyper::body::Incoming;
 use std::net::IpAddr;
 use std::time::Duration;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones Tyk and Go also drop.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Static names: parsing a header name per request shows up in profiles.
+static HOP_BY_HOP: [HeaderName; 8] = [
+    CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
 ];
+
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Removes hop-by-hop headers, including those named in `Connection`.
 pub fn remove_hop_by_hop(h: &mut HeaderMap) {
-    if h.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = h
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
+    if let Some(conn) = h.get(CONNECTION) {
+        let named: Vec<HeaderName> = conn
+            .to_str()
+            .ok()
+            .into_iter()
             .flat_map(|v| v.split(','))
             .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
             .collect();
@@ -37,14 +42,13 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
             h.remove(n);
         }
     }
-    for name in HOP_BY_HOP {
-        if *name == "te"
-            && h.get("te")
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"))
-        {
-            continue;
-        }
-        h.remove(*name);
+    for name in &HOP_BY_HOP {
+        h.remove(name);
+    }
+    if h.get(TE)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        h.remove(TE);
     }
 }
 
@@ -52,7 +56,7 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
 pub fn append_forwarded_for(h: &mut HeaderMap, peer: IpAddr) {
     // Every prior line counts (a header may legally be split over several), as in Go's proxy.
     let prior: Vec<&str> = h
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .map(str::trim)
@@ -64,7 +68,7 @@ pub fn append_forwarded_for(h: &mut HeaderMap, peer: IpAddr) {
         format!("{}, {peer}", prior.join(", "))
     };
     if let Ok(v) = HeaderValue::from_str(&value) {
-        h.insert("x-forwarded-for", v);
+        h.insert(X_FORWARDED_FOR.clone(), v);
     }
 }
 

@@ -96,6 +96,9 @@ pub fn decide<'s>(
     let (api, prefix) = snap.route(&canon.path).ok_or(GatewayError::NoRoute)?;
     let stripped = strip_prefix(&canon.path, prefix);
     let version = authz::requested_version(api, headers, query, stripped)?;
+    let now = state.limits.clock().unix();
+    // Cheap unless due (every 10 s); kept here so every request's clock read is shared.
+    state.limits.sweep(now);
     let mut decision = Decision {
         api,
         prefix,
@@ -103,7 +106,7 @@ pub fn decide<'s>(
         quota: None,
     };
     if api.keyless {
-        check_api_rate(state, api)?;
+        check_api_rate(state, api, now)?;
         if !rate_mode {
             decision.headers = Some(RateHeaders {
                 limit: 0,
@@ -118,7 +121,6 @@ pub fn decide<'s>(
     if key.len() < cfg.min_token_length() {
         return Err(GatewayError::KeyDenied);
     }
-    let now = state.limits.clock().unix();
     let outcome = state.with_key(&key, &api.org_id, |name, stored| -> Result<(), GatewayError> {
         let entry = snap.grant(name, stored.revision, &stored.session, &api.org_id);
         let grant = match &entry.grant {
@@ -135,7 +137,7 @@ pub fn decide<'s>(
 
         if !api.disable_rate_limit {
             if let Some(spec) = limits.rate {
-                match state.limits.check_rate(name, &limits.scope, spec) {
+                match state.limits.check_rate(name, &limits.scope, spec, now) {
                     RateDecision::Allowed { limit, remaining, reset } => {
                         if rate_mode {
                             decision.headers = Some(RateHeaders {
@@ -158,10 +160,10 @@ pub fn decide<'s>(
                 }
             }
         }
-        check_api_rate(state, api)?;
+        check_api_rate(state, api, now)?;
 
         match limits.quota.filter(|_| !api.disable_quota) {
-            Some(spec) => match state.limits.try_consume_quota(name, &limits.scope, spec) {
+            Some(spec) => match state.limits.try_consume_quota(name, &limits.scope, spec, now) {
                 QuotaDecision::Allowed { remaining, reset, refill } => {
                     if !rate_mode {
                         decision.headers = Some(RateHeaders {
@@ -263,7 +265,6 @@ async fn run(
     if let Some(f) = quota {
         follow_up_quota(state, f, &mut headers).await?;
     }
-    state.limits.sweep();
 
     let send_path = if api.strip_listen_path {
         strip_prefix(&canon.path, prefix)
@@ -287,20 +288,16 @@ async fn run(
     let h = resp.headers_mut();
     match headers {
         Some(rh) => error::set_rate_headers(h, rh),
-        None if cfg.rate_headers_from_rate() => {
-            h.remove("x-ratelimit-limit");
-            h.remove("x-ratelimit-remaining");
-            h.remove("x-ratelimit-reset");
-        }
+        None if cfg.rate_headers_from_rate() => error::remove_rate_headers(h),
         None => {}
     }
     Ok(resp)
 }
 
-fn check_api_rate(state: &AppState, api: &Api) -> Result<(), GatewayError> {
+fn check_api_rate(state: &AppState, api: &Api, now: i64) -> Result<(), GatewayError> {
     if let Some(spec) = api.global_rate {
         if let RateDecision::Limited { retry_after, .. } =
-            state.limits.check_api_rate(&api.id, spec)
+            state.limits.check_api_rate(&api.id, spec, now)
         {
             return Err(GatewayError::ApiRateLimited { retry_after });
         }

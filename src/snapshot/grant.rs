@@ -1,6 +1,6 @@
 //! A key's effective rights after its policies are applied, compiled for the request path.
 
-use super::acl::{self, UrlRule};
+use super::acl::{self, UrlAcl, UrlRule};
 use super::api::RateSpec;
 use super::Snapshot;
 use crate::model::{ApiLimit, Session};
@@ -48,8 +48,8 @@ impl Limits {
 #[derive(Debug, Clone)]
 pub struct ApiGrant {
     pub versions: Vec<String>,
-    /// Empty = no path restriction.
-    pub urls: Vec<UrlRule>,
+    /// `allowed_urls`, compiled (unrestricted when the entry lists none).
+    pub urls: UrlAcl,
     pub limits: Limits,
 }
 
@@ -94,7 +94,7 @@ pub fn compile(snap: &Snapshot, s: &Session) -> Grant {
     let mut apis = HashMap::with_capacity(s.access_rights.len());
     for (api_id, ad) in &s.access_rights {
         let (limit, scope) = policy::apply::limit_for_api(s, api_id);
-        let urls = ad
+        let rules: Vec<UrlRule> = ad
             .allowed_urls
             .iter()
             .map(|spec| UrlRule {
@@ -102,6 +102,7 @@ pub fn compile(snap: &Snapshot, s: &Session) -> Grant {
                 re: snap.regex(&acl::tyk_pattern(&spec.url, m)),
             })
             .collect();
+        let urls = UrlAcl::build(&rules, |patterns| snap.regex_set(patterns));
         apis.insert(
             api_id.clone(),
             ApiGrant {

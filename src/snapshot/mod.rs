@@ -103,6 +103,8 @@ pub struct Snapshot {
     /// Which file each policy id was loaded from (directory mode writes back there).
     pub policy_files: HashMap<String, String>,
     regexes: DashMap<String, Option<Arc<Regex>>>,
+    /// Compiled `allowed_urls` sets, shared by every key with the same patterns.
+    regex_sets: DashMap<String, Option<Arc<regex::RegexSet>>>,
     grants: DashMap<Box<str>, Arc<GrantEntry>>,
 }
 
@@ -120,6 +122,7 @@ impl Snapshot {
             digest: String::new(),
             policy_files: HashMap::new(),
             regexes: DashMap::new(),
+            regex_sets: DashMap::new(),
             grants: DashMap::new(),
         }
     }
@@ -211,6 +214,7 @@ impl Snapshot {
             digest: format!("{:016x}", raw.digest),
             policy_files,
             regexes,
+            regex_sets: DashMap::new(),
             grants: DashMap::new(),
         })
     }
@@ -232,6 +236,17 @@ impl Snapshot {
         }
         let compiled = acl::compile(pattern).ok().map(Arc::new);
         self.regexes.insert(pattern.to_string(), compiled.clone());
+        compiled
+    }
+
+    /// A compiled set for these patterns (compiled and cached on first use).
+    pub(crate) fn regex_set(&self, patterns: &[&str]) -> Option<Arc<regex::RegexSet>> {
+        let key = patterns.join("\u{0}");
+        if let Some(s) = self.regex_sets.get(&key) {
+            return s.clone();
+        }
+        let compiled = acl::compile_set(patterns).map(Arc::new);
+        self.regex_sets.insert(key, compiled.clone());
         compiled
     }
 
