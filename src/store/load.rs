@@ -95,6 +95,11 @@ fn load_snapshot(
         if ended {
             return Err(corrupt(path, line.no, "data after the end record"));
         }
+        if let Some(record) = format::fast_put(line.text) {
+            apply(shared, record, rev);
+            records += 1;
+            continue;
+        }
         let value: Value = serde_json::from_slice(line.text)
             .map_err(|e| corrupt(path, line.no, format!("invalid JSON: {e}")))?;
         match format::parse_record(value).map_err(|reason| corrupt(path, line.no, reason))? {
@@ -159,6 +164,11 @@ fn replay_log(
             return torn("no trailing newline".into());
         }
         if line.is_blank() {
+            continue;
+        }
+        if let Some(record) = format::fast_put(line.text) {
+            apply(shared, record, rev);
+            records += 1;
             continue;
         }
         let value: Value = match serde_json::from_slice(line.text) {

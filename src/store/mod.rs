@@ -357,6 +357,27 @@ impl KeyStore {
     }
 
     /// Stores (or replaces) the key's session; durable on return. Returns the new revision.
+    /// Stores many keys in one durable batch (one sync); returns the last revision.
+    /// For bulk imports: a million keys load in seconds instead of one sync each.
+    pub fn put_many(&self, items: Vec<(String, Session)>) -> Result<u64, StoreError> {
+        if items.is_empty() {
+            return Ok(self.revision());
+        }
+        let mut ops = Vec::with_capacity(items.len());
+        for (key, session) in items {
+            let session_json = serde_json::to_vec(&session).map_err(|e| StoreError::Encode {
+                dir: self.dir.clone(),
+                reason: e.to_string(),
+            })?;
+            ops.push(Op::Put {
+                key: key.into(),
+                session: Box::new(session),
+                session_json,
+            });
+        }
+        Ok(self.submit(ops)?.revision)
+    }
+
     pub fn put(&self, key: &str, session: Session) -> Result<u64, StoreError> {
         let session_json = serde_json::to_vec(&session).map_err(|e| StoreError::Encode {
             dir: self.dir.clone(),

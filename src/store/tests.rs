@@ -740,3 +740,29 @@ fn concurrent_mixed_writes_with_compaction() {
     let store = KeyStore::open(dir).unwrap();
     assert_eq!(dump(&store), before);
 }
+
+#[test]
+fn put_many_is_one_durable_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = KeyStore::open(dir.path()).unwrap();
+    let items: Vec<(String, Session)> = (0..1000)
+        .map(|i| {
+            (
+                format!("bulk{i}"),
+                Session {
+                    rate: i as f64,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let last = store.put_many(items).unwrap();
+    assert_eq!(store.len(), 1000);
+    assert_eq!(store.get("bulk999").unwrap().revision, last);
+    assert!(store.get("bulk0").unwrap().revision < last);
+    store.close().unwrap();
+    let reopened = KeyStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.len(), 1000);
+    assert_eq!(reopened.get("bulk7").unwrap().session.rate, 7.0);
+    assert_eq!(reopened.put_many(Vec::new()).unwrap(), last);
+}

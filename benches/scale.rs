@@ -1,0 +1,110 @@
+//! Scale figures: memory per key and lookup time at 1M keys, store reopen time at 1M
+//! keys, and snapshot build (read + compile) time at 10k policies. Prints one line each.
+//!
+//! `cargo bench --bench scale` (about a minute and ~2 GiB of memory at 1M keys).
+//! `SCALE_KEYS=100000 cargo bench --bench scale` for a quicker run.
+
+use serde_json::json;
+use std::time::Instant;
+use tollgate::config::Config;
+use tollgate::model::Session;
+use tollgate::store::KeyStore;
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn key(i: usize) -> String {
+    format!(
+        "default{:032x}",
+        (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    )
+}
+
+fn main() {
+    let n: usize = std::env::var("SCALE_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session {
+        org_id: "default".into(),
+        apply_policies: vec!["pol-std".into()],
+        ..Default::default()
+    };
+
+    let before = rss_bytes();
+    let store = KeyStore::open(dir.path()).unwrap();
+    let t = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+        store
+            .put_many(chunk.iter().map(|&i| (key(i), session.clone())).collect())
+            .unwrap();
+    }
+    let insert = t.elapsed();
+    let after = rss_bytes();
+    println!(
+        "keys: {n} stored (bulk, durable) in {:.1} s; resident memory {:.0} bytes/key",
+        insert.as_secs_f64(),
+        (after.saturating_sub(before)) as f64 / n as f64
+    );
+
+    // Lookups in a scattered order, as traffic with many keys would do.
+    let probes: Vec<String> = (0..200_000).map(|i| key((i * 7919) % n)).collect();
+    let t = Instant::now();
+    let mut found = 0usize;
+    for k in &probes {
+        found += usize::from(store.get(k).is_some());
+    }
+    let per = t.elapsed().as_nanos() as f64 / probes.len() as f64;
+    assert_eq!(found, probes.len());
+    println!("key lookup with {n} keys: {per:.0} ns");
+
+    store.close().unwrap();
+    drop(store);
+    let t = Instant::now();
+    let reopened = KeyStore::open(dir.path()).unwrap();
+    println!(
+        "store reopen with {n} keys: {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(reopened.len(), n);
+    drop(reopened);
+
+    // Snapshot build at 10k policies (what a reload does before the swap).
+    let pdir = tempfile::tempdir().unwrap();
+    let mut m = serde_json::Map::new();
+    for i in 0..10_000 {
+        m.insert(
+            format!("p{i}"),
+            json!({"org_id": "default", "rate": 10, "per": 1, "quota_max": 100, "quota_renewal_rate": 60,
+                   "access_rights": {format!("api{}", i % 50): {"versions": ["Default"],
+                       "allowed_urls": [{"url": format!("^/api/r{}/[0-9]+$", i % 200), "methods": ["GET"]}]}}}),
+        );
+    }
+    let file = pdir.path().join("policies.json");
+    std::fs::write(&file, serde_json::Value::Object(m).to_string()).unwrap();
+    let mut cfg = Config {
+        app_path: pdir.path().join("apps").display().to_string(),
+        ..Default::default()
+    };
+    cfg.policies.policy_record_name = file.display().to_string();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let snap = tollgate::state::build_snapshot(&cfg, 2).unwrap();
+        times.push(t.elapsed());
+        assert_eq!(snap.policies.len(), 10_000);
+    }
+    times.sort();
+    println!(
+        "snapshot build (read + compile) at 10k policies: median {:.0} ms",
+        times[2].as_secs_f64() * 1000.0
+    );
+}
