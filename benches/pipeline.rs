@@ -7,8 +7,6 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
-use serde_json::json;
-use tollgate::config::Config;
 use tollgate::pipeline::{self, path};
 use tollgate::testkit::Fixture;
 
@@ -118,22 +116,7 @@ fn bench(c: &mut Criterion) {
 
 fn compile_10k_policies(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = serde_json::Map::new();
-    for i in 0..10_000 {
-        m.insert(
-            format!("p{i}"),
-            json!({"org_id": "default", "rate": 10, "per": 1, "quota_max": 100, "quota_renewal_rate": 60,
-                   "access_rights": {format!("api{}", i % 50): {"versions": ["Default"],
-                       "allowed_urls": [{"url": format!("^/api/r{}/[0-9]+$", i % 200), "methods": ["GET"]}]}}}),
-        );
-    }
-    let file = dir.path().join("policies.json");
-    std::fs::write(&file, serde_json::Value::Object(m).to_string()).unwrap();
-    let mut cfg = Config {
-        app_path: dir.path().join("apps").display().to_string(),
-        ..Default::default()
-    };
-    cfg.policies.policy_record_name = file.display().to_string();
+    let cfg = tollgate::testkit::many_policies(dir.path(), 10_000);
     let mut g = c.benchmark_group("snapshot");
     g.sample_size(10);
     g.bench_function("read + compile 10k policies", |b| {

@@ -4,9 +4,7 @@
 //! `cargo bench --bench scale` (about a minute and ~2 GiB of memory at 1M keys).
 //! `SCALE_KEYS=100000 cargo bench --bench scale` for a quicker run.
 
-use serde_json::json;
 use std::time::Instant;
-use tollgate::config::Config;
 use tollgate::model::Session;
 use tollgate::store::KeyStore;
 
@@ -79,22 +77,7 @@ fn main() {
 
     // Snapshot build at 10k policies (what a reload does before the swap).
     let pdir = tempfile::tempdir().unwrap();
-    let mut m = serde_json::Map::new();
-    for i in 0..10_000 {
-        m.insert(
-            format!("p{i}"),
-            json!({"org_id": "default", "rate": 10, "per": 1, "quota_max": 100, "quota_renewal_rate": 60,
-                   "access_rights": {format!("api{}", i % 50): {"versions": ["Default"],
-                       "allowed_urls": [{"url": format!("^/api/r{}/[0-9]+$", i % 200), "methods": ["GET"]}]}}}),
-        );
-    }
-    let file = pdir.path().join("policies.json");
-    std::fs::write(&file, serde_json::Value::Object(m).to_string()).unwrap();
-    let mut cfg = Config {
-        app_path: pdir.path().join("apps").display().to_string(),
-        ..Default::default()
-    };
-    cfg.policies.policy_record_name = file.display().to_string();
+    let cfg = tollgate::testkit::many_policies(pdir.path(), 10_000);
     let mut times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();

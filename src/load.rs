@@ -139,6 +139,26 @@ fn json_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Reads one file, folding its name and bytes into the set's digest; a failure is an issue.
+fn read_file(
+    path: &Path,
+    what: &str,
+    set: &mut RawSet,
+    issues: &mut Vec<Issue>,
+) -> Option<(String, Vec<u8>)> {
+    let file = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            set.digest = fnv(fnv(set.digest, file.as_bytes()), &bytes);
+            Some((file, bytes))
+        }
+        Err(e) => {
+            issues.push(Issue::new(file, "", format!("cannot read {what}: {e}")));
+            None
+        }
+    }
+}
+
 /// Reads `app_path` and the policy source.
 pub fn read_all(cfg: &Config) -> Result<RawSet, Issues> {
     let mut issues = Vec::new();
@@ -173,15 +193,9 @@ fn read_apis(dir: &Path, set: &mut RawSet, issues: &mut Vec<Issue>) {
         }
     };
     for path in files {
-        let file = path.display().to_string();
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                issues.push(Issue::new(file, "", format!("cannot read: {e}")));
-                continue;
-            }
+        let Some((file, bytes)) = read_file(&path, "API definition", set, issues) else {
+            continue;
         };
-        set.digest = fnv(fnv(set.digest, file.as_bytes()), &bytes);
         let raw = match json::parse_value(&bytes) {
             Ok(v) => v,
             Err(e) => {
@@ -200,19 +214,9 @@ fn read_policies(source: &PolicySource, set: &mut RawSet, issues: &mut Vec<Issue
     match source {
         PolicySource::None => {}
         PolicySource::File(path) => {
-            let file = path.display().to_string();
-            let bytes = match std::fs::read(path) {
-                Ok(b) => b,
-                Err(e) => {
-                    issues.push(Issue::new(
-                        file,
-                        "",
-                        format!("cannot read policies file: {e}"),
-                    ));
-                    return;
-                }
+            let Some((file, bytes)) = read_file(path, "policies file", set, issues) else {
+                return;
             };
-            set.digest = fnv(fnv(set.digest, file.as_bytes()), &bytes);
             match parse_policy_file(&file, &bytes) {
                 Ok(mut ps) => set.policies.append(&mut ps),
                 Err(mut e) => issues.append(&mut e),
@@ -233,15 +237,9 @@ fn read_policies(source: &PolicySource, set: &mut RawSet, issues: &mut Vec<Issue
                 }
             };
             for path in files {
-                let file = path.display().to_string();
-                let bytes = match std::fs::read(&path) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        issues.push(Issue::new(file, "", format!("cannot read: {e}")));
-                        continue;
-                    }
+                let Some((file, bytes)) = read_file(&path, "policy", set, issues) else {
+                    continue;
                 };
-                set.digest = fnv(fnv(set.digest, file.as_bytes()), &bytes);
                 match json::decode::<Policy>(&bytes) {
                     Ok(policy) if policy.effective_id().is_empty() => issues.push(Issue::new(
                         file,

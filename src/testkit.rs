@@ -9,7 +9,7 @@ use crate::limits::Clock;
 use crate::model::Session;
 use crate::state::AppState;
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A temporary gateway state; the directory is removed on drop.
@@ -130,4 +130,26 @@ impl Fixture {
             key: format!("{:032x}", keys / 2),
         }
     }
+}
+
+/// Writes `n` policies (over 50 APIs, 200 distinct `allowed_urls` patterns) to
+/// `dir/policies.json` and returns a config that reads them (for reload-time figures).
+pub fn many_policies(dir: &Path, n: usize) -> Config {
+    let mut m = serde_json::Map::new();
+    for i in 0..n {
+        m.insert(
+            format!("p{i}"),
+            json!({"org_id": "default", "rate": 10, "per": 1, "quota_max": 100, "quota_renewal_rate": 60,
+                   "access_rights": {format!("api{}", i % 50): {"versions": ["Default"],
+                       "allowed_urls": [{"url": format!("^/api/r{}/[0-9]+$", i % 200), "methods": ["GET"]}]}}}),
+        );
+    }
+    let file = dir.join("policies.json");
+    std::fs::write(&file, serde_json::Value::Object(m).to_string()).expect("fixture policies");
+    let mut cfg = Config {
+        app_path: dir.join("apps").display().to_string(),
+        ..Default::default()
+    };
+    cfg.policies.policy_record_name = file.display().to_string();
+    cfg
 }

@@ -6,11 +6,7 @@
 
 use crate::common::*;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 /// A workspace for CLI runs: the working directory and an isolated config directory,
 /// so a developer's own `~/.config/tollgate` never leaks in.
@@ -32,10 +28,8 @@ impl Ws {
     }
 }
 
-static RUN: AtomicUsize = AtomicUsize::new(0);
-
 /// Runs `tollgate args...` in `cwd` with only the given `TOLLGATE_*` variables (plus
-/// `TOLLGATE_CONFIG_DIR` = `config_dir`), feeding `stdin`; killed after 20 s.
+/// `TOLLGATE_CONFIG_DIR` = `config_dir`), feeding `stdin`.
 fn run_sync(
     args: Vec<String>,
     cwd: PathBuf,
@@ -43,61 +37,11 @@ fn run_sync(
     env: Vec<(String, String)>,
     stdin: Option<String>,
 ) -> BinRun {
-    let n = RUN.fetch_add(1, Ordering::Relaxed);
-    let out_path = cwd.join(format!(".out-{n}.txt"));
-    let err_path = cwd.join(format!(".err-{n}.txt"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    cmd.args(&args)
-        .current_dir(&cwd)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TYK_")
-            || k.starts_with("TOLLGATE_")
-            || k == "RUST_LOG"
-            || k == "XDG_CONFIG_HOME"
-        {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("TOLLGATE_CONFIG_DIR", &config_dir);
-    for (k, v) in &env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn tollgate");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        // The process may exit before reading everything; that is its business.
-        let _ = pipe.write_all(input.as_bytes());
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let run = BinRun {
-        code: status.and_then(|s| s.code()),
-        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
-    };
-    assert!(
-        status.is_some(),
-        "tollgate {args:?} did not exit within 20 s; stderr: {}",
-        run.stderr
-    );
-    run
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cfg = config_dir.display().to_string();
+    let mut vars: Vec<(&str, &str)> = vec![("TOLLGATE_CONFIG_DIR", cfg.as_str())];
+    vars.extend(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    run_bin_input(&args, &cwd, &vars, stdin.as_deref())
 }
 
 async fn tg_full(ws: &Ws, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> BinRun {

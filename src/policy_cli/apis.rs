@@ -46,16 +46,7 @@ impl ApiInfo {
         Some(ApiInfo {
             name: s(def.get("name")),
             listen_path: s(def.get("proxy").and_then(|p| p.get("listen_path"))),
-            tags: def
-                .get("tags")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            tags: super::strings(def.get("tags")),
             org_id: s(def.get("org_id")),
             versions: if not_versioned { Vec::new() } else { names },
             default_version,

@@ -54,17 +54,7 @@ impl Reply {
 
     /// Every problem a 400 lists (`Errors`), else its `Message`.
     pub fn errors(&self) -> Vec<String> {
-        let listed: Vec<String> = self
-            .body
-            .get("Errors")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let listed = super::strings(self.body.get("Errors"));
         if listed.is_empty() {
             vec![self.message()]
         } else {

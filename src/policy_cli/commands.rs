@@ -414,15 +414,7 @@ fn effective_id(p: &Value) -> String {
 }
 
 fn tags_of(p: &Value) -> Vec<String> {
-    p.get("tags")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    super::strings(p.get("tags"))
 }
 
 /// Left-aligned columns, a `---` rule under the header (the tyk CLI's layout).

@@ -169,3 +169,15 @@ fn finish(result: Result<(), Failure>) -> ExitCode {
         }
     }
 }
+
+/// A JSON array of strings as a `Vec` (anything else, or non-string items, are skipped).
+pub(crate) fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(serde_json::Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}

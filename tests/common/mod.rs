@@ -756,16 +756,39 @@ pub fn run_bin(args: &[&str], cwd: &Path) -> BinRun {
 
 /// [`run_bin`] with extra environment variables.
 pub fn run_bin_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> BinRun {
-    let out_path = cwd.join(".stdout.txt");
-    let err_path = cwd.join(".stderr.txt");
+    run_bin_input(args, cwd, env, None)
+}
+
+static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Runs the real binary in `cwd` with the caller's `TYK_*`, `TOLLGATE_*`, `RUST_LOG` and
+/// `XDG_CONFIG_HOME` removed (a developer's own settings never leak in), the given
+/// variables set, and `stdin` fed to it; killed after 20 s.
+pub fn run_bin_input(
+    args: &[&str],
+    cwd: &Path,
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> BinRun {
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out_path = cwd.join(format!(".stdout-{n}.txt"));
+    let err_path = cwd.join(format!(".stderr-{n}.txt"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
     cmd.args(args)
         .current_dir(cwd)
-        .stdin(Stdio::null())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap());
     for (k, _) in std::env::vars() {
-        if k.starts_with("TYK_") || k == "RUST_LOG" {
+        if k.starts_with("TYK_")
+            || k.starts_with("TOLLGATE_")
+            || k == "RUST_LOG"
+            || k == "XDG_CONFIG_HOME"
+        {
             cmd.env_remove(k);
         }
     }
@@ -773,6 +796,11 @@ pub fn run_bin_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> BinRun {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn tollgate");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        // The process may exit before reading everything; that is its business.
+        let _ = std::io::Write::write_all(&mut pipe, input.as_bytes());
+    }
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -783,7 +811,7 @@ pub fn run_bin_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> BinRun {
             let _ = child.wait();
             break None;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     };
     let run = BinRun {
         code: status.and_then(|s| s.code()),
