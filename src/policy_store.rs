@@ -119,9 +119,24 @@ async fn commit(
     Ok(())
 }
 
+/// Can `id` name a file `<id>.json` inside the policy directory? Even with
+/// `allow_unsafe_policy_ids`, an id must never reach outside it.
+pub fn usable_as_file_name(id: &str) -> bool {
+    !id.is_empty() && !id.starts_with('.') && !id.contains(['/', '\\', '\0'])
+}
+
 /// Creates or replaces `policy` (by its effective id) in the policy source.
 pub async fn save(state: &Arc<AppState>, policy: Policy) -> Result<(), WriteFailure> {
     let id = policy.effective_id().to_string();
+    if matches!(
+        PolicySource::from_config(&state.config),
+        PolicySource::Dir(_)
+    ) && !usable_as_file_name(&id)
+    {
+        return Err(WriteFailure::Io(format!(
+            "policy id {id:?} cannot be used as a file name in policy_path"
+        )));
+    }
     let target = match PolicySource::from_config(&state.config) {
         PolicySource::Dir(d) => Some(file_for(state, &d, &id)),
         _ => None,
@@ -147,6 +162,7 @@ pub async fn save(state: &Arc<AppState>, policy: Policy) -> Result<(), WriteFail
 /// Removes the policy `id` from the policy source.
 pub async fn remove(state: &Arc<AppState>, id: &str) -> Result<(), WriteFailure> {
     let target = match PolicySource::from_config(&state.config) {
+        PolicySource::Dir(_) if !usable_as_file_name(id) => return Err(WriteFailure::NotFound),
         PolicySource::Dir(d) => Some(file_for(state, &d, id)),
         _ => None,
     };
@@ -189,6 +205,16 @@ mod tests {
         }
         for bad in ["", "a b", "a/b", "ä", "a:b"] {
             assert!(!valid_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_never_escape_the_policy_directory() {
+        for ok in ["gold", "a.b", "x~1"] {
+            assert!(usable_as_file_name(ok), "{ok}");
+        }
+        for bad in ["", "../x", "..", ".hidden", "a/b", "a\\b", "/etc/passwd"] {
+            assert!(!usable_as_file_name(bad), "{bad}");
         }
     }
 
