@@ -58,6 +58,12 @@ pub fn authorized(secret: &str, header: Option<&HeaderValue>) -> bool {
     !secret.is_empty() && bool::from(given.as_bytes().ct_eq(secret.as_bytes()))
 }
 
+/// The first two segments of an admin path (`/tyk/keys`): key names in deeper segments
+/// must not reach the logs.
+fn route_shape(path: &str) -> String {
+    path.split('/').take(3).collect::<Vec<_>>().join("/")
+}
+
 /// Does this path belong to the control API (rather than a proxied API)?
 pub fn is_control_path(cfg: &crate::config::Config, path: &str) -> bool {
     path.starts_with("/tyk/")
@@ -96,7 +102,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
         &state.config.secret,
         req.headers().get("x-tyk-authorization"),
     ) {
-        tracing::info!(path = %path, "admin request with a missing or wrong secret");
+        tracing::info!(route = %route_shape(&path), "admin request with a missing or wrong secret");
         return error(
             StatusCode::FORBIDDEN,
             "Attempted administrative access with invalid or missing key!",
@@ -277,7 +283,7 @@ fn apply_trial_period(state: &AppState, session: &mut Session, now: i64) {
     {
         if let Some(p) = crate::policy::PolicyLookup::policy(&snap.policies, &session.org_id, &id) {
             if p.key_expires_in > 0 {
-                session.expires = now + p.key_expires_in;
+                session.expires = now.saturating_add(p.key_expires_in);
             }
             if !p.post_expiry_action.is_empty() {
                 session.post_expiry_action = p.post_expiry_action.clone();
@@ -323,8 +329,8 @@ async fn store_put(
     }
 }
 
-fn reset_counters(state: &AppState, name: &str) {
-    if let Err(e) = state.limits.reset_key(name) {
+async fn reset_counters(state: &AppState, name: &str) {
+    if let Err(e) = state.limits.reset_key(name).await {
         tracing::error!(error = %e, "resetting quota counters failed");
     }
 }
@@ -422,7 +428,7 @@ async fn add_key(
         return r;
     }
     if reset {
-        reset_counters(state, &stored_name);
+        reset_counters(state, &stored_name).await;
     }
     tracing::info!(key = %keys::fingerprint(&name), "key added");
     let mut resp = json!({"key": name, "status": "ok", "action": "added"});
@@ -481,7 +487,7 @@ async fn update_key(
         return r;
     }
     if !suppress && !dont_reset_on_create(state, &applied) {
-        reset_counters(state, &stored_name);
+        reset_counters(state, &stored_name).await;
     }
     json_response(
         StatusCode::OK,
@@ -570,7 +576,7 @@ async fn delete_key(state: &Arc<AppState>, key: &str, query: Option<&str>) -> Re
         }
         Err(_) => return error(StatusCode::BAD_REQUEST, "Failed to remove the key"),
     }
-    reset_counters(state, &stored_name);
+    reset_counters(state, &stored_name).await;
     state.snapshot.load().forget_grant(&stored_name);
     tracing::info!(key = %keys::fingerprint(key), "key deleted");
     json_response(

@@ -295,10 +295,11 @@ impl Config {
             }
             _ => {}
         }
-        if !(self.proxy_default_timeout >= 0.0 && self.proxy_default_timeout.is_finite()) {
+        // A year is far beyond any sane upstream wait, and keeps Duration arithmetic safe.
+        if !(0.0..=31_536_000.0).contains(&self.proxy_default_timeout) {
             return Err(bad(
                 "proxy_default_timeout",
-                "must be a non-negative number of seconds".into(),
+                "must be a number of seconds between 0 and 31536000".into(),
             ));
         }
         for (key, name) in [

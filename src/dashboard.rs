@@ -51,7 +51,7 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBody> {
     if !authorized(&state.config.secret, req.headers().get("authorization")) {
-        tracing::info!(path = %req.uri().path(), "dashboard API request with a missing or wrong authorization header");
+        tracing::info!("dashboard API request with a missing or wrong authorization header");
         return reply(StatusCode::UNAUTHORIZED, false, "Not authorised");
     }
     let path = req.uri().path().trim_end_matches('/').to_string();
@@ -115,7 +115,7 @@ fn page(items: Vec<Policy>, p: usize) -> Response<GwBody> {
     let pages = items.len().div_ceil(PAGE_SIZE);
     let data: Vec<Policy> = items
         .into_iter()
-        .skip((p.max(1) - 1) * PAGE_SIZE)
+        .skip((p.max(1) - 1).saturating_mul(PAGE_SIZE))
         .take(PAGE_SIZE)
         .collect();
     json_response(StatusCode::OK, &json!({"Data": data, "Pages": pages}))
@@ -221,22 +221,17 @@ async fn create(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBod
         Ok(p) => p,
         Err(list) => return problems(StatusCode::BAD_REQUEST, &list),
     };
-    if !policy.id.is_empty() && find(state, &policy.id).is_some() {
-        return reply(
-            StatusCode::CONFLICT,
-            false,
-            &format!(
-                "a policy with id {:?} already exists: update it with PUT",
-                policy.id
-            ),
-        );
-    }
     if policy.object_id.is_empty() {
         policy.object_id = ObjectId::generate();
     }
     let id = policy.effective_id().to_string();
-    match policy_store::save(state, policy).await {
+    match policy_store::create(state, policy).await {
         Ok(()) => reply(StatusCode::OK, true, &id),
+        Err(WriteFailure::Exists) => reply(
+            StatusCode::CONFLICT,
+            false,
+            &format!("a policy with id {id:?} already exists: update it with PUT"),
+        ),
         Err(e) => write_failed(e),
     }
 }

@@ -20,6 +20,8 @@ pub enum WriteFailure {
     NoSource,
     /// Delete of a policy that is not in the source.
     NotFound,
+    /// Create of a friendly id that is already taken.
+    Exists,
     /// The source could not be read or written (message names the file).
     Io(String),
 }
@@ -29,6 +31,7 @@ impl std::fmt::Display for WriteFailure {
         match self {
             WriteFailure::NoSource => f.write_str("no policy source is configured"),
             WriteFailure::NotFound => f.write_str("policy not found"),
+            WriteFailure::Exists => f.write_str("a policy with this id already exists"),
             WriteFailure::Io(m) => f.write_str(m),
         }
     }
@@ -103,9 +106,12 @@ fn io(path: &Path, e: std::io::Error) -> WriteFailure {
 /// Runs `change` under the write lock off the async workers, then reloads.
 async fn commit(
     state: &Arc<AppState>,
+    precheck: impl FnOnce(&AppState) -> Result<(), WriteFailure>,
     change: impl FnOnce(&PolicySource) -> Result<(), WriteFailure> + Send + 'static,
 ) -> Result<(), WriteFailure> {
     let _guard = state.policy_write_lock.lock().await;
+    // Under the lock the snapshot reflects every earlier API write (each reloads first).
+    precheck(state)?;
     let src = PolicySource::from_config(&state.config);
     if src == PolicySource::None {
         return Err(WriteFailure::NoSource);
@@ -127,6 +133,19 @@ pub fn usable_as_file_name(id: &str) -> bool {
 
 /// Creates or replaces `policy` (by its effective id) in the policy source.
 pub async fn save(state: &Arc<AppState>, policy: Policy) -> Result<(), WriteFailure> {
+    write(state, policy, false).await
+}
+
+/// Creates `policy`; `Exists` if its friendly id is already taken (checked atomically).
+pub async fn create(state: &Arc<AppState>, policy: Policy) -> Result<(), WriteFailure> {
+    write(state, policy, true).await
+}
+
+async fn write(
+    state: &Arc<AppState>,
+    policy: Policy,
+    create_only: bool,
+) -> Result<(), WriteFailure> {
     let id = policy.effective_id().to_string();
     if matches!(
         PolicySource::from_config(&state.config),
@@ -141,7 +160,24 @@ pub async fn save(state: &Arc<AppState>, policy: Policy) -> Result<(), WriteFail
         PolicySource::Dir(d) => Some(file_for(state, &d, &id)),
         _ => None,
     };
-    commit(state, move |src| match src {
+    let friendly = policy.id.clone();
+    let precheck = move |st: &AppState| {
+        let taken = create_only
+            && !friendly.is_empty()
+            && st
+                .snapshot
+                .load()
+                .policies
+                .all()
+                .iter()
+                .any(|p| p.id == friendly);
+        if taken {
+            Err(WriteFailure::Exists)
+        } else {
+            Ok(())
+        }
+    };
+    commit(state, precheck, move |src| match src {
         PolicySource::File(path) => {
             let mut map = read_policy_map(path)?;
             let value =
@@ -167,30 +203,34 @@ pub async fn remove(state: &Arc<AppState>, id: &str) -> Result<(), WriteFailure>
         _ => None,
     };
     let id = id.to_string();
-    commit(state, move |src| match src {
-        PolicySource::File(path) => {
-            let mut map = read_policy_map(path)?;
-            if map.shift_remove(&id).is_none() {
-                return Err(WriteFailure::NotFound);
-            }
-            crate::util::atomic_write(path, &pretty(&map)).map_err(|e| io(path, e))
-        }
-        PolicySource::Dir(_) => {
-            let path = target.ok_or(WriteFailure::NotFound)?;
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(WriteFailure::NotFound)
+    commit(
+        state,
+        |_| Ok(()),
+        move |src| match src {
+            PolicySource::File(path) => {
+                let mut map = read_policy_map(path)?;
+                if map.shift_remove(&id).is_none() {
+                    return Err(WriteFailure::NotFound);
                 }
-                Err(e) => return Err(io(&path, e)),
+                crate::util::atomic_write(path, &pretty(&map)).map_err(|e| io(path, e))
             }
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+            PolicySource::Dir(_) => {
+                let path = target.ok_or(WriteFailure::NotFound)?;
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(WriteFailure::NotFound)
+                    }
+                    Err(e) => return Err(io(&path, e)),
+                }
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        PolicySource::None => Err(WriteFailure::NoSource),
-    })
+            PolicySource::None => Err(WriteFailure::NoSource),
+        },
+    )
     .await
 }
 

@@ -29,6 +29,18 @@ pub enum Role {
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// On a shared port the Dashboard paths (`/api/portal/policies`, `/api/apis`) yield to an
+/// API whose listen path (other than `/`) claims them: a proxied `/api/` keeps its whole
+/// path space. (`/tyk/` and the health checks stay reserved, as in Tyk.)
+fn claimed_by_api(state: &AppState, path: &str) -> bool {
+    crate::dashboard::is_dashboard_path(path)
+        && state
+            .snapshot
+            .load()
+            .route(path)
+            .is_some_and(|(_, prefix)| prefix.len() > 1)
+}
+
 async fn dispatch(
     state: Arc<AppState>,
     role: Role,
@@ -38,7 +50,9 @@ async fn dispatch(
     let control = match role {
         Role::Control => admin::is_control_path(&state.config, req.uri().path()),
         Role::Gateway { with_control } => {
-            with_control && admin::is_control_path(&state.config, req.uri().path())
+            with_control
+                && admin::is_control_path(&state.config, req.uri().path())
+                && !claimed_by_api(&state, req.uri().path())
         }
     };
     if control {

@@ -318,3 +318,17 @@ async fn separate_control_port_serves_the_dashboard_api() {
     assert_eq!(gw.get_with("/api/portal/policies", &k).await.status, 200);
     assert_eq!(up.last().uri, "/api/portal/policies");
 }
+
+#[tokio::test]
+async fn an_api_listening_on_api_keeps_its_paths_on_a_shared_port() {
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(Opts::apis(vec![api("a", "/api/", &up.url())])).await;
+    let k = gw.create_key(key_for(&["a"])).await;
+    let r = gw.get_with("/api/apis/1", &k).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().uri, "/api/apis/1");
+    // Without such an API the Dashboard paths are served as usual.
+    let gw2 = TestGateway::start(Opts::apis(vec![api("b", "/", &up.url())])).await;
+    let (s, _) = dash(&gw2, "GET", "/api/apis", None).await;
+    assert_eq!(s, 200);
+}

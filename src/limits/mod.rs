@@ -91,14 +91,19 @@ impl Limits {
         now: i64,
     ) -> RateDecision {
         let state = self.key_state(key);
+        // One limiter per (scope, rate): two APIs sharing a counter scope with different
+        // rates must not keep replacing each other's bucket (each would start full).
         let limiter = {
             let mut rates = lock(&state.rates);
-            match rates.iter_mut().find(|s| s.scope == *scope) {
-                Some(slot) if slot.spec == spec => {
+            match rates
+                .iter_mut()
+                .find(|s| s.scope == *scope && s.spec == spec)
+            {
+                Some(slot) => {
                     slot.last_used = now;
                     slot.limiter.clone()
                 }
-                found => {
+                None => {
                     let Some(l) = rate::new_limiter(spec, &self.clock) else {
                         return RateDecision::Allowed {
                             limit: 0,
@@ -107,19 +112,12 @@ impl Limits {
                         };
                     };
                     let l = Arc::new(l);
-                    match found {
-                        Some(slot) => {
-                            slot.spec = spec;
-                            slot.limiter = l.clone();
-                            slot.last_used = now;
-                        }
-                        None => rates.push(RateSlot {
-                            scope: scope.clone(),
-                            spec,
-                            limiter: l.clone(),
-                            last_used: now,
-                        }),
-                    }
+                    rates.push(RateSlot {
+                        scope: scope.clone(),
+                        spec,
+                        limiter: l.clone(),
+                        last_used: now,
+                    });
                     l
                 }
             }
@@ -247,10 +245,23 @@ impl Limits {
         Some(cell.remaining(spec, self.clock.unix()))
     }
 
-    /// Forgets every counter of a key (key created, replaced or deleted).
-    pub fn reset_key(&self, key: &str) -> Result<(), String> {
-        self.keys.remove(key);
-        self.sink.forget(key)
+    /// Forgets every counter of a key (key created, replaced or deleted). Cells are
+    /// retired first, under their reservation locks, so a background reservation still
+    /// in flight cannot write a record for the old counter after it was forgotten.
+    pub async fn reset_key(&self, key: &str) -> Result<(), String> {
+        if let Some((_, state)) = self.keys.remove(key) {
+            let cells: Vec<Arc<QuotaCell>> =
+                lock(&state.quotas).iter().map(|(_, c)| c.clone()).collect();
+            for cell in cells {
+                let _guard = cell.reserve_lock.lock().await;
+                cell.retire();
+            }
+        }
+        let sink = self.sink.clone();
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || sink.forget(&key))
+            .await
+            .map_err(|e| format!("quota reset task failed: {e}"))?
     }
 
     /// Exact counts of every quota cell, for a clean shutdown.
@@ -275,8 +286,11 @@ impl Limits {
         }
         self.keys.retain(|_, state| {
             let mut rates = lock(&state.rates);
-            rates.retain(|s| now - s.last_used <= s.spec.per.ceil() as i64 + 1);
-            !rates.is_empty() || !lock(&state.quotas).is_empty()
+            // Idle for longer than it takes the bucket to refill completely: a fresh
+            // limiter would decide exactly the same.
+            rates.retain(|s| ((now - s.last_used) as f64) <= rate::refill_seconds(s.spec) + 1.0);
+            // A state someone holds right now may be about to get a quota cell: keep it.
+            Arc::strong_count(state) > 1 || !rates.is_empty() || !lock(&state.quotas).is_empty()
         });
     }
 
@@ -300,6 +314,9 @@ async fn reserve_with(
 ) -> Result<(), String> {
     // One reservation at a time per cell, so durable ceilings are written in increasing order.
     let _guard = cell.reserve_lock.lock().await;
+    if cell.is_retired() {
+        return Ok(());
+    }
     let Some((target, window_end)) = cell.next_reservation(spec, clock.unix()) else {
         return Ok(());
     };
@@ -377,10 +394,19 @@ mod tests {
             rate: 2.0,
             per: 60.0,
         };
+        // A different rate on the same scope (a changed policy, or another API sharing
+        // the counter scope) gets its own limiter instead of resetting this one.
         assert!(matches!(
             limits.check_rate("k", &scope, two, 0),
             RateDecision::Allowed { .. }
         ));
-        assert_eq!(limits.rate_limiters(), 1);
+        assert_eq!(limits.rate_limiters(), 2);
+        assert!(
+            matches!(
+                limits.check_rate("k", &scope, one, 0),
+                RateDecision::Limited { .. }
+            ),
+            "the first limiter was not reset"
+        );
     }
 }

@@ -44,6 +44,8 @@ pub struct CellState {
 pub struct QuotaCell {
     state: Mutex<CellState>,
     reserving: AtomicBool,
+    /// Set when the key's counters were reset: no more reservations for this cell.
+    retired: AtomicBool,
     /// Serialises reservations of this cell so durable ceilings only ever grow.
     pub(crate) reserve_lock: tokio::sync::Mutex<()>,
 }
@@ -80,7 +82,7 @@ impl QuotaCell {
         if spec.renewal > 0 && (s.window_end == 0 || now >= s.window_end) {
             s.used = 0;
             s.reserved = 0;
-            s.window_end = now + spec.renewal;
+            s.window_end = now.saturating_add(spec.renewal);
         }
     }
 
@@ -132,6 +134,14 @@ impl QuotaCell {
         if s.window_end == window_end && target > s.reserved {
             s.reserved = target;
         }
+    }
+
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     pub fn reservation_done(&self) {

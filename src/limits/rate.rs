@@ -40,6 +40,16 @@ pub fn new_limiter(spec: RateSpec, clock: &Clock) -> Option<Limiter> {
     )
 }
 
+/// Seconds for an empty bucket to refill completely: burst × (per / rate).
+pub fn refill_seconds(spec: RateSpec) -> f64 {
+    spec.rate.floor().max(1.0) * (spec.per / spec.rate)
+}
+
+/// `now + secs`, saturating (huge configured periods must not wrap).
+fn later(now: i64, secs: f64) -> i64 {
+    now.saturating_add(secs.ceil().clamp(0.0, i64::MAX as f64) as i64)
+}
+
 /// Checks one request against `limiter`.
 pub fn check(limiter: &Limiter, spec: RateSpec, clock: &Clock, now_unix: i64) -> RateDecision {
     let limit = spec.rate.floor().clamp(1.0, u32::MAX as f64) as u32;
@@ -48,7 +58,7 @@ pub fn check(limiter: &Limiter, spec: RateSpec, clock: &Clock, now_unix: i64) ->
             let remaining = snapshot.remaining_burst_capacity();
             // The bucket is full again after (limit - remaining) periods.
             let per_cell = spec.per / spec.rate;
-            let reset = now_unix + ((limit - remaining.min(limit)) as f64 * per_cell).ceil() as i64;
+            let reset = later(now_unix, (limit - remaining.min(limit)) as f64 * per_cell);
             RateDecision::Allowed {
                 limit,
                 remaining,
@@ -62,7 +72,7 @@ pub fn check(limiter: &Limiter, spec: RateSpec, clock: &Clock, now_unix: i64) ->
             RateDecision::Limited {
                 limit,
                 retry_after: retry_after.max(1),
-                reset: now_unix + retry_after as i64,
+                reset: later(now_unix, retry_after as f64),
             }
         }
     }

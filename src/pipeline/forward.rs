@@ -155,8 +155,19 @@ pub async fn send(
 
 /// Prepares headers for the upstream: hop-by-hop removed, `Host` set to the target,
 /// `X-Forwarded-For` appended.
+/// Headers some frameworks read to replace the request method. `allowed_urls` decided
+/// on the real method, so the upstream must not see another one (reliability.md §1.3).
+static METHOD_OVERRIDES: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
+
 pub fn prepare_headers(h: &mut HeaderMap, api: &Api, peer: IpAddr) {
     remove_hop_by_hop(h);
+    for name in &METHOD_OVERRIDES {
+        h.remove(name);
+    }
     if let Ok(v) = HeaderValue::from_str(api.target.authority.as_str()) {
         h.insert(HOST, v);
     }
@@ -179,6 +190,33 @@ mod tests {
         remove_hop_by_hop(&mut h);
         let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["te", "x-keep"]);
+    }
+
+    #[test]
+    fn method_overrides_never_reach_the_upstream() {
+        let api = crate::snapshot::api::compile_api(&crate::load::LoadedApi {
+            file: "a.json".into(),
+            def: crate::model::json::decode(
+                br#"{"api_id": "a", "proxy": {"listen_path": "/a/", "target_url": "http://h:1"}}"#,
+            )
+            .unwrap(),
+            raw: serde_json::Value::Null,
+        })
+        .unwrap();
+        let mut h = HeaderMap::new();
+        for n in [
+            "X-HTTP-Method-Override",
+            "X-HTTP-Method",
+            "X-Method-Override",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                "DELETE".parse().unwrap(),
+            );
+        }
+        prepare_headers(&mut h, &api, "127.0.0.1".parse().unwrap());
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["host", "x-forwarded-for"]);
     }
 
     #[test]
