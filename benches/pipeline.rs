@@ -129,5 +129,31 @@ fn compile_10k_policies(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, compile_10k_policies);
+fn key_lookup_1m(c: &mut Criterion) {
+    let n = 1_000_000usize;
+    let dir = tempfile::tempdir().unwrap();
+    let store = tollgate::store::KeyStore::open(dir.path()).unwrap();
+    let session = tollgate::model::Session {
+        org_id: "default".into(),
+        apply_policies: vec!["tier-a".into()],
+        ..Default::default()
+    };
+    let key = |i: usize| format!("default{:032x}", (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    for chunk in (0..n).collect::<Vec<_>>().chunks(50_000) {
+        store.put_many(chunk.iter().map(|&i| (key(i), session.clone())).collect()).unwrap();
+    }
+    let probes: Vec<String> = (0..4096).map(|i| key((i * 7919) % n)).collect();
+    let mut i = 0usize;
+    let mut g = c.benchmark_group("store");
+    g.bench_function("key lookup (1M keys, scattered)", |b| {
+        b.iter(|| {
+            i = (i + 1) % probes.len();
+            store.get(black_box(&probes[i])).map(|s| s.revision)
+        })
+    });
+    g.finish();
+    store.close().unwrap();
+}
+
+criterion_group!(benches, bench, compile_10k_policies, key_lookup_1m);
 criterion_main!(benches);
