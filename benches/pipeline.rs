@@ -138,9 +138,16 @@ fn key_lookup_1m(c: &mut Criterion) {
         apply_policies: vec!["tier-a".into()],
         ..Default::default()
     };
-    let key = |i: usize| format!("default{:032x}", (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let key = |i: usize| {
+        format!(
+            "default{:032x}",
+            (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        )
+    };
     for chunk in (0..n).collect::<Vec<_>>().chunks(50_000) {
-        store.put_many(chunk.iter().map(|&i| (key(i), session.clone())).collect()).unwrap();
+        store
+            .put_many(chunk.iter().map(|&i| (key(i), session.clone())).collect())
+            .unwrap();
     }
     let probes: Vec<String> = (0..4096).map(|i| key((i * 7919) % n)).collect();
     let mut i = 0usize;
