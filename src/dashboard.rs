@@ -212,14 +212,16 @@ fn write_failed(e: WriteFailure) -> Response<GwBody> {
     }
 }
 
+/// The request body as a validated policy, or the response to send instead.
+async fn read_policy(state: &AppState, req: Request<Incoming>) -> Result<Policy, Response<GwBody>> {
+    let body = read_body(req).await?;
+    parse(state, &body).map_err(|list| problems(StatusCode::BAD_REQUEST, &list))
+}
+
 async fn create(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBody> {
-    let body = match read_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let mut policy = match parse(state, &body) {
+    let mut policy = match read_policy(state, req).await {
         Ok(p) => p,
-        Err(list) => return problems(StatusCode::BAD_REQUEST, &list),
+        Err(r) => return r,
     };
     if policy.object_id.is_empty() {
         policy.object_id = ObjectId::generate();
@@ -237,13 +239,9 @@ async fn create(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBod
 }
 
 async fn update(state: &Arc<AppState>, id: &str, req: Request<Incoming>) -> Response<GwBody> {
-    let body = match read_body(req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let mut policy = match parse(state, &body) {
+    let mut policy = match read_policy(state, req).await {
         Ok(p) => p,
-        Err(list) => return problems(StatusCode::BAD_REQUEST, &list),
+        Err(r) => return r,
     };
     let Some(existing) = find(state, id) else {
         return reply(StatusCode::NOT_FOUND, false, "Policy not found");
