@@ -238,8 +238,9 @@ fn resolve(
             n.to_string()
         }
     };
-    if let Some(s) = state.store.get(&stored_name(key)) {
-        return Ok(Some((stored_name(key), s)));
+    let direct = stored_name(key);
+    if let Some(s) = state.store.get(&direct) {
+        return Ok(Some((direct, s)));
     }
     let mut orgs: Vec<String> = query_flag(query, "org_id").into_iter().collect();
     orgs.extend(

@@ -5,12 +5,9 @@ use std::fmt::Write;
 
 /// Lowercase hex SHA-256 of `key` (what is stored with `hash_keys`).
 pub fn hash_key(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    let mut buf = [0u8; 64];
+    hash_key_into(key, &mut buf);
+    buf.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Writes the SHA-256 hex of `key` into `buf` without allocating.

@@ -198,43 +198,13 @@ impl Limits {
         let cell = self.cell(key, scope);
         loop {
             match cell.consume(spec, self.clock.unix()) {
-                QuotaDecision::NeedReserve => self.reserve(key, scope, &cell, spec).await?,
-                QuotaDecision::Allowed {
-                    remaining,
-                    reset,
-                    refill,
-                } => {
-                    if refill {
-                        let (sink, clock) = (self.sink.clone(), self.clock.clone());
-                        let (key, scope, cell) = (key.to_string(), scope.clone(), cell.clone());
-                        tokio::spawn(async move {
-                            if let Err(e) =
-                                reserve_with(&sink, &clock, &key, &scope, &cell, spec).await
-                            {
-                                tracing::warn!(error = %e, "background quota reservation failed");
-                            }
-                            cell.reservation_done();
-                        });
-                    }
-                    return Ok(QuotaDecision::Allowed {
-                        remaining,
-                        reset,
-                        refill: false,
-                    });
+                QuotaDecision::NeedReserve => {
+                    reserve_with(&self.sink, &self.clock, key, scope, &cell, spec).await?
                 }
+                // `refill: true` is passed on: the caller runs [`Limits::refill`] in the background.
                 d => return Ok(d),
             }
         }
-    }
-
-    async fn reserve(
-        &self,
-        key: &str,
-        scope: &Arc<str>,
-        cell: &Arc<QuotaCell>,
-        spec: QuotaSpec,
-    ) -> Result<(), String> {
-        reserve_with(&self.sink, &self.clock, key, scope, cell, spec).await
     }
 
     /// Remaining quota without counting (for `GET /tyk/keys/{key}`); `None` if never used.

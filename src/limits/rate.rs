@@ -26,10 +26,15 @@ pub enum RateDecision {
     },
 }
 
+/// Requests allowed at once: `rate`, at least 1 (fractional rates allow one).
+pub fn burst(spec: RateSpec) -> u32 {
+    spec.rate.floor().clamp(1.0, u32::MAX as f64) as u32
+}
+
 /// governor parameters for a Tyk rate: one cell every `per / rate` seconds, burst `rate`.
 pub fn quota_for(spec: RateSpec) -> Option<Quota> {
     let period = Duration::from_secs_f64((spec.per / spec.rate).clamp(1e-9, 1e9));
-    let burst = NonZeroU32::new(spec.rate.floor().clamp(1.0, u32::MAX as f64) as u32)?;
+    let burst = NonZeroU32::new(burst(spec))?;
     Some(Quota::with_period(period)?.allow_burst(burst))
 }
 
@@ -42,7 +47,7 @@ pub fn new_limiter(spec: RateSpec, clock: &Clock) -> Option<Limiter> {
 
 /// Seconds for an empty bucket to refill completely: burst × (per / rate).
 pub fn refill_seconds(spec: RateSpec) -> f64 {
-    spec.rate.floor().max(1.0) * (spec.per / spec.rate)
+    f64::from(burst(spec)) * (spec.per / spec.rate)
 }
 
 /// `now + secs`, saturating (huge configured periods must not wrap).
@@ -52,7 +57,7 @@ fn later(now: i64, secs: f64) -> i64 {
 
 /// Checks one request against `limiter`.
 pub fn check(limiter: &Limiter, spec: RateSpec, clock: &Clock, now_unix: i64) -> RateDecision {
-    let limit = spec.rate.floor().clamp(1.0, u32::MAX as f64) as u32;
+    let limit = burst(spec);
     match limiter.check() {
         Ok(snapshot) => {
             let remaining = snapshot.remaining_burst_capacity();

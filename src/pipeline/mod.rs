@@ -222,8 +222,14 @@ async fn follow_up_quota(
     }
     match state.limits.consume_quota(&f.name, &f.scope, f.spec).await {
         Ok(QuotaDecision::Allowed {
-            remaining, reset, ..
+            remaining,
+            reset,
+            refill,
         }) => {
+            if refill {
+                let st = state.clone();
+                tokio::spawn(async move { st.limits.refill(&f.name, &f.scope, f.spec).await });
+            }
             if !state.config.rate_headers_from_rate() {
                 *headers = Some(RateHeaders {
                     limit: f.spec.max as i64,

@@ -444,10 +444,7 @@ impl TestGateway {
         tokio::time::timeout(Duration::from_secs(15), running.stop())
             .await
             .expect("gateway stop did not finish within 15 s");
-        let running = boot(&self.config, &self.clock).await;
-        self.addr = running.addr;
-        self.control_addr = running.control_addr;
-        self.running = Some(running);
+        self.relaunch().await;
     }
 
     /// A stop without the clean-shutdown flush of quota counters (what a crash leaves
@@ -467,6 +464,11 @@ impl TestGateway {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        self.relaunch().await;
+    }
+
+    /// A fresh gateway on the same files and data directory (the port may change).
+    async fn relaunch(&mut self) {
         let running = boot(&self.config, &self.clock).await;
         self.addr = running.addr;
         self.control_addr = running.control_addr;
