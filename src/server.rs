@@ -45,7 +45,7 @@ async fn dispatch(
     state: Arc<AppState>,
     role: Role,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    peer: pipeline::Peer,
 ) -> Response<GwBody> {
     let control = match role {
         Role::Control => admin::is_control_path(&state.config, req.uri().path()),
@@ -97,8 +97,10 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let st = state.clone();
+                let peer = pipeline::Peer::new(peer);
                 let svc = service_fn(move |req| {
                     let st = st.clone();
+                    let peer = peer.clone();
                     async move { Ok::<_, Infallible>(dispatch(st, role, req, peer).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), svc);

@@ -14,7 +14,7 @@ pub use quota::{QuotaCell, QuotaDecision};
 pub use rate::{Limiter, RateDecision};
 
 use crate::snapshot::{QuotaSpec, RateSpec};
-use dashmap::DashMap;
+use crate::util::KeyMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -41,8 +41,8 @@ struct KeyState {
 /// All limiter and quota state of the process.
 pub struct Limits {
     clock: Clock,
-    keys: DashMap<Box<str>, Arc<KeyState>>,
-    apis: DashMap<Box<str>, (RateSpec, Arc<Limiter>)>,
+    keys: KeyMap<Box<str>, Arc<KeyState>>,
+    apis: KeyMap<Box<str>, (RateSpec, Arc<Limiter>)>,
     sink: Arc<dyn QuotaSink>,
     last_sweep: AtomicI64,
 }
@@ -63,8 +63,8 @@ impl Limits {
     pub fn new(clock: Clock, sink: Arc<dyn QuotaSink>) -> Limits {
         Limits {
             clock,
-            keys: DashMap::new(),
-            apis: DashMap::new(),
+            keys: KeyMap::default(),
+            apis: KeyMap::default(),
             sink,
             last_sweep: AtomicI64::new(0),
         }

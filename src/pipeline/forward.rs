@@ -28,22 +28,49 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+/// Whether `name` is one [`remove_hop_by_hop`] or [`prepare_headers`] may drop. One pass
+/// over the names is far cheaper than a hash lookup per candidate, and almost every
+/// request carries none of them.
+fn may_drop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "proxy-connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "te"
+            | "x-http-method-override"
+            | "x-http-method"
+            | "x-method-override"
+    )
+}
+
 /// Removes hop-by-hop headers, including those named in `Connection`.
 pub fn remove_hop_by_hop(h: &mut HeaderMap) {
-    if let Some(conn) = h.get(CONNECTION) {
-        let named: Vec<HeaderName> = conn
-            .to_str()
-            .ok()
-            .into_iter()
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for n in named {
-            h.remove(n);
-        }
+    if !h.keys().any(may_drop) {
+        return;
+    }
+    // `Connection: keep-alive` / `close` (nearly every response) name nothing else to drop.
+    let named: Vec<HeaderName> = h
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|n| !n.eq_ignore_ascii_case("keep-alive") && !n.eq_ignore_ascii_case("close"))
+        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
     }
     for name in &HOP_BY_HOP {
-        h.remove(name);
+        if h.contains_key(name) {
+            h.remove(name);
+        }
     }
     if h.get(TE)
         .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
@@ -52,22 +79,30 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
-/// Appends the client address to `X-Forwarded-For`.
-pub fn append_forwarded_for(h: &mut HeaderMap, peer: IpAddr) {
+/// The client's address as an `X-Forwarded-For` value, made once per connection.
+pub fn peer_value(peer: IpAddr) -> HeaderValue {
+    // An IP address always formats to a valid header value.
+    HeaderValue::from_str(&peer.to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+}
+
+/// Appends the client address (`peer`, from [`peer_value`]) to `X-Forwarded-For`.
+pub fn append_forwarded_for(h: &mut HeaderMap, peer: &HeaderValue) {
+    let mut prior = h.get_all(&X_FORWARDED_FOR).iter().peekable();
+    if prior.peek().is_none() {
+        h.insert(X_FORWARDED_FOR.clone(), peer.clone());
+        return;
+    }
     // Every prior line counts (a header may legally be split over several), as in Go's proxy.
-    let prior: Vec<&str> = h
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
-    let value = if prior.is_empty() {
-        peer.to_string()
-    } else {
-        format!("{}, {peer}", prior.join(", "))
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    let mut value: Vec<u8> = Vec::with_capacity(64);
+    for v in prior {
+        let v = v.as_bytes().trim_ascii();
+        if !v.is_empty() {
+            value.extend_from_slice(v);
+            value.extend_from_slice(b", ");
+        }
+    }
+    value.extend_from_slice(peer.as_bytes());
+    if let Ok(v) = HeaderValue::from_bytes(&value) {
         h.insert(X_FORWARDED_FOR.clone(), v);
     }
 }
@@ -163,14 +198,14 @@ static METHOD_OVERRIDES: [HeaderName; 3] = [
     HeaderName::from_static("x-method-override"),
 ];
 
-pub fn prepare_headers(h: &mut HeaderMap, api: &Api, peer: IpAddr) {
-    remove_hop_by_hop(h);
-    for name in &METHOD_OVERRIDES {
-        h.remove(name);
+pub fn prepare_headers(h: &mut HeaderMap, api: &Api, peer: &HeaderValue) {
+    if h.keys().any(may_drop) {
+        remove_hop_by_hop(h);
+        for name in &METHOD_OVERRIDES {
+            h.remove(name);
+        }
     }
-    if let Ok(v) = HeaderValue::from_str(api.target.authority.as_str()) {
-        h.insert(HOST, v);
-    }
+    h.insert(HOST, api.target.host.clone());
     append_forwarded_for(h, peer);
 }
 
@@ -214,7 +249,7 @@ mod tests {
                 "DELETE".parse().unwrap(),
             );
         }
-        prepare_headers(&mut h, &api, "127.0.0.1".parse().unwrap());
+        prepare_headers(&mut h, &api, &peer_value("127.0.0.1".parse().unwrap()));
         let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["host", "x-forwarded-for"]);
     }
@@ -222,14 +257,19 @@ mod tests {
     #[test]
     fn forwarded_for_appends() {
         let mut h = HeaderMap::new();
-        append_forwarded_for(&mut h, "10.0.0.1".parse().unwrap());
-        append_forwarded_for(&mut h, "127.0.0.1".parse().unwrap());
+        let peer = |ip: &str| peer_value(ip.parse().unwrap());
+        append_forwarded_for(&mut h, &peer("10.0.0.1"));
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1");
+        append_forwarded_for(&mut h, &peer("127.0.0.1"));
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
-        h.append("x-forwarded-for", "2.2.2.2".parse().unwrap());
-        append_forwarded_for(&mut h, "127.0.0.2".parse().unwrap());
+        h.append("x-forwarded-for", " 2.2.2.2 ".parse().unwrap());
+        h.append("x-forwarded-for", "".parse().unwrap());
+        append_forwarded_for(&mut h, &peer("::1"));
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1, 2.2.2.2, ::1");
+        append_forwarded_for(&mut h, &peer("127.0.0.2"));
         assert_eq!(
             h["x-forwarded-for"],
-            "10.0.0.1, 127.0.0.1, 2.2.2.2, 127.0.0.2"
+            "10.0.0.1, 127.0.0.1, 2.2.2.2, ::1, 127.0.0.2"
         );
     }
 }

@@ -30,12 +30,26 @@ use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// The client end of a connection, with what forwarding needs from it made once per
+/// connection rather than once per request.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The address as an `X-Forwarded-For` value.
+    pub forwarded_for: http::HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Self {
+        Peer {
+            addr,
+            forwarded_for: forward::peer_value(addr.ip()),
+        }
+    }
+}
+
 /// Serves one proxied request; every refusal is rendered here, never an `Err` to hyper.
-pub async fn handle(
-    state: &Arc<AppState>,
-    req: Request<Incoming>,
-    peer: SocketAddr,
-) -> Response<GwBody> {
+pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: Peer) -> Response<GwBody> {
     let snap = state.snapshot.load_full();
     match run(state, &snap, req, peer).await {
         Ok(resp) => resp,
@@ -255,7 +269,7 @@ async fn run(
     state: &Arc<AppState>,
     snap: &Snapshot,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    peer: Peer,
 ) -> Result<Response<GwBody>, GatewayError> {
     let cfg = &state.config;
     let (mut parts, body) = req.into_parts();
@@ -284,7 +298,7 @@ async fn run(
     };
     parts.uri = forward::upstream_uri(api, send_path, query_out.as_deref())?;
     parts.version = Version::HTTP_11;
-    forward::prepare_headers(&mut parts.headers, api, peer.ip());
+    forward::prepare_headers(&mut parts.headers, api, &peer.forwarded_for);
     let mut resp = forward::send(
         &state.client,
         Request::from_parts(parts, body),

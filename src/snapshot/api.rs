@@ -57,6 +57,8 @@ impl RateSpec {
 pub struct Target {
     pub scheme: Scheme,
     pub authority: Authority,
+    /// `Host` for upstream requests (the authority), made once at compile time.
+    pub host: http::HeaderValue,
     /// Path prefix of `target_url` without a trailing `/` (may be empty).
     pub base_path: String,
 }
@@ -214,9 +216,12 @@ fn parse_target(url: &str) -> Result<Target, String> {
         .cloned()
         .ok_or_else(|| format!("{url:?} has no host"))?;
     let base_path = uri.path().trim_end_matches('/').to_string();
+    let host = http::HeaderValue::from_str(authority.as_str())
+        .map_err(|_| format!("{url:?}: host is not a valid Host header"))?;
     Ok(Target {
         scheme,
         authority,
+        host,
         base_path,
     })
 }

@@ -16,6 +16,7 @@ pub mod grant;
 use crate::load::{check_duplicate_policies, Issue, Issues, RawSet};
 use crate::model::{ApiDefinition, Policy};
 use crate::policy::PolicyLookup;
+use crate::util::KeyMap;
 use acl::Matching;
 pub use api::{Api, AuthSpec, RateSpec, Route, Target, VersionLocation, VersionRule};
 use dashmap::DashMap;
@@ -105,7 +106,7 @@ pub struct Snapshot {
     regexes: DashMap<String, Option<Arc<Regex>>>,
     /// Compiled `allowed_urls` sets, shared by every key with the same patterns.
     regex_sets: DashMap<String, Option<Arc<regex::RegexSet>>>,
-    grants: DashMap<Box<str>, Arc<GrantEntry>>,
+    grants: KeyMap<Box<str>, Arc<GrantEntry>>,
 }
 
 impl Snapshot {
@@ -123,7 +124,7 @@ impl Snapshot {
             policy_files: HashMap::new(),
             regexes: DashMap::new(),
             regex_sets: DashMap::new(),
-            grants: DashMap::new(),
+            grants: KeyMap::default(),
         }
     }
 
@@ -215,7 +216,7 @@ impl Snapshot {
             policy_files,
             regexes,
             regex_sets: DashMap::new(),
-            grants: DashMap::new(),
+            grants: KeyMap::default(),
         })
     }
 
