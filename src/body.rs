@@ -1,6 +1,7 @@
 //! The one response body type: a small buffer for gateway-made answers, or the
 //! upstream's body streamed through with an idle timeout (never buffered whole).
 
+use crate::upstream::Lease;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -20,15 +21,29 @@ pin_project_lite::pin_project! {
         inner: Incoming,
         timer: Option<Pin<Box<Sleep>>>,
         idle: Duration,
+        // The upstream connection: back to the pool once the body has ended, closed
+        // (dropped) if the body is abandoned or fails.
+        lease: Option<Lease>,
+    }
+    impl PinnedDrop for Streamed {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(lease) = this.lease.take() {
+                if this.inner.is_end_stream() {
+                    lease.release();
+                }
+            }
+        }
     }
 }
 
 impl Streamed {
-    pub fn new(inner: Incoming, idle: Duration) -> Self {
+    pub fn new(inner: Incoming, idle: Duration, lease: Option<Lease>) -> Self {
         Streamed {
             inner,
             timer: None,
             idle,
+            lease,
         }
     }
 }
@@ -61,7 +76,13 @@ impl GwBody {
     }
     pub fn stream(inner: Incoming, idle: Duration) -> Self {
         GwBody::Stream {
-            inner: Streamed::new(inner, idle),
+            inner: Streamed::new(inner, idle, None),
+        }
+    }
+    /// Streams an upstream body whose connection goes back to the pool at its end.
+    pub fn stream_leased(inner: Incoming, idle: Duration, lease: Lease) -> Self {
+        GwBody::Stream {
+            inner: Streamed::new(inner, idle, Some(lease)),
         }
     }
 }
@@ -89,15 +110,27 @@ impl Body for GwBody {
                         }
                         Poll::Ready(Some(Ok(frame)))
                     }
-                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Upstream(e)))),
-                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Ready(Some(Err(e))) => {
+                        // A broken connection is never reused.
+                        s.lease.take();
+                        Poll::Ready(Some(Err(BodyError::Upstream(e))))
+                    }
+                    Poll::Ready(None) => {
+                        if let Some(lease) = s.lease.take() {
+                            lease.release();
+                        }
+                        Poll::Ready(None)
+                    }
                     Poll::Pending => {
                         let idle = *s.idle;
                         let timer = s
                             .timer
                             .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
                         match timer.as_mut().poll(cx) {
-                            Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::Idle(idle)))),
+                            Poll::Ready(()) => {
+                                s.lease.take();
+                                Poll::Ready(Some(Err(BodyError::Idle(idle))))
+                            }
                             Poll::Pending => Poll::Pending,
                         }
                     }

@@ -39,6 +39,7 @@ pub mod state;
 pub mod store;
 #[doc(hidden)]
 pub mod testkit;
+pub mod upstream;
 pub mod util;
 
 /// Why the gateway could not start.

@@ -7,15 +7,11 @@ use crate::snapshot::acl::Matching;
 use crate::snapshot::{CompileSettings, Snapshot};
 use crate::store::KeyStore;
 use arc_swap::ArcSwap;
-use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-pub type UpstreamClient = Client<HttpConnector, Incoming>;
+pub type UpstreamClient = crate::upstream::Pool;
 
 /// What `/hello` reports about reloads.
 #[derive(Debug, Clone, Default)]
@@ -97,14 +93,8 @@ impl AppState {
                 limits.restore_quota(&key, &scope, used, window_end);
             }
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .build(connector);
+        // Connect timeout 5 s, TCP_NODELAY, keepalive 60 s, idle 90 s, 1024 idle per host.
+        let client = crate::upstream::Pool::new();
         Ok(Arc::new(AppState {
             config: Arc::new(config),
             snapshot: ArcSwap::from_pointee(snapshot),

@@ -8,7 +8,9 @@ use http::header::{
     HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
     TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
+use http::uri::Authority;
 use http::{HeaderMap, Request, Response, Uri};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -146,7 +148,8 @@ pub fn strip_auth(api: &Api, h: &mut HeaderMap, query: Option<&str>) -> Option<S
     }
 }
 
-/// The upstream URI: target base path + (stripped) request path + query.
+/// The upstream URI, in origin-form (HTTP/1): target base path + (stripped) request
+/// path + query. The target authority travels in `Host` and picks the connection.
 pub fn upstream_uri(api: &Api, path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
     let mut pq = String::with_capacity(
         api.target.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1),
@@ -161,29 +164,36 @@ pub fn upstream_uri(api: &Api, path: &str, query: Option<&str>) -> Result<Uri, G
         pq.push_str(q);
     }
     Uri::builder()
-        .scheme(api.target.scheme.clone())
-        .authority(api.target.authority.clone())
         .path_and_query(pq)
         .build()
         .map_err(|_| GatewayError::BadRequest("Bad Request"))
 }
 
 /// Sends `req` and classifies failures: connect → 502, no response in time → 504.
+/// `req` carries an origin-form URI; `authority` is the target (`api.target.authority`).
 pub async fn send(
     client: &UpstreamClient,
+    authority: &Authority,
     req: Request<Incoming>,
     timeout: Duration,
 ) -> Result<Response<GwBody>, GatewayError> {
-    match tokio::time::timeout(timeout, client.request(req)).await {
+    match tokio::time::timeout(timeout, client.request(authority, req)).await {
         Err(_) => Err(GatewayError::UpstreamTimeout),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, connect = e.is_connect(), "upstream request failed");
             Err(GatewayError::UpstreamUnavailable)
         }
-        Ok(Ok(resp)) => {
+        Ok(Ok((resp, lease))) => {
             let (mut parts, body) = resp.into_parts();
             remove_hop_by_hop(&mut parts.headers);
-            Ok(Response::from_parts(parts, GwBody::stream(body, timeout)))
+            let body = if body.is_end_stream() {
+                // Nothing to read (204, HEAD, length 0): the server may never poll it.
+                lease.release();
+                GwBody::stream(body, timeout)
+            } else {
+                GwBody::stream_leased(body, timeout, lease)
+            };
+            Ok(Response::from_parts(parts, body))
         }
     }
 }

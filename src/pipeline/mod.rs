@@ -301,6 +301,7 @@ async fn run(
     forward::prepare_headers(&mut parts.headers, api, &peer.forwarded_for);
     let mut resp = forward::send(
         &state.client,
+        &api.target.authority,
         Request::from_parts(parts, body),
         cfg.upstream_timeout(),
     )
