@@ -1,6 +1,7 @@
 //! The one response body type: a small buffer for gateway-made answers, or the
 //! upstream's body streamed through with an idle timeout (never buffered whole).
 
+use crate::upstream::wire::WireBody;
 use crate::upstream::Lease;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -55,6 +56,8 @@ pub enum BodyError {
     Upstream(#[from] hyper::Error),
     #[error("upstream body stalled for {0:?}")]
     Idle(Duration),
+    #[error("upstream body: {0}")]
+    Wire(#[from] crate::upstream::wire::WireError),
 }
 
 pin_project_lite::pin_project! {
@@ -62,6 +65,7 @@ pin_project_lite::pin_project! {
     pub enum GwBody {
         Full { data: Option<Bytes> },
         Stream { #[pin] inner: Streamed },
+        Wire { #[pin] inner: WireBody },
     }
 }
 
@@ -101,6 +105,7 @@ impl Body for GwBody {
                     .filter(|d| !d.is_empty())
                     .map(|d| Ok(Frame::data(d))),
             ),
+            GwBodyProj::Wire { inner } => inner.poll_frame(cx),
             GwBodyProj::Stream { inner } => {
                 let s = inner.project();
                 match s.inner.poll_frame(cx) {
@@ -143,6 +148,7 @@ impl Body for GwBody {
         match self {
             GwBody::Full { data } => data.as_ref().is_none_or(|d| d.is_empty()),
             GwBody::Stream { inner } => inner.inner.is_end_stream(),
+            GwBody::Wire { inner } => inner.is_end_stream(),
         }
     }
 
@@ -152,6 +158,7 @@ impl Body for GwBody {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             GwBody::Stream { inner } => inner.inner.size_hint(),
+            GwBody::Wire { inner } => inner.size_hint(),
         }
     }
 }

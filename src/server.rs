@@ -83,8 +83,15 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let builder = builder();
+    // Keeps the timer driver's next wake-up under a second away. Every request arms
+    // timers (upstream timeout, hyper's header-read timeout) and cancels them; one
+    // armed while no other is pending is earlier than "never", so tokio interrupts its
+    // poll to re-arm: an eventfd write plus an extra epoll round per request.
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            _ = heartbeat.tick() => {}
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(x) => x,

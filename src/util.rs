@@ -66,6 +66,11 @@ pub fn rfc3339_secs(secs: i64) -> String {
     )
 }
 
+/// A concurrent map for the request path's per-key lookups. foldhash instead of SipHash:
+/// SipHash was ~5 % of a proxied request's instructions. The seed is random per
+/// process, and every insert is of an admin-created key, so collisions cannot be forced.
+pub type KeyMap<K, V> = dashmap::DashMap<K, V, foldhash::fast::RandomState>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,8 +92,3 @@ mod tests {
         assert_eq!(rfc3339_secs(1_795_352_645), "2026-11-22T13:04:05Z");
     }
 }
-
-/// A concurrent map for the request path's per-key lookups. foldhash instead of SipHash:
-/// SipHash was ~5 % of a proxied request's instructions. The seed is random per
-/// process, and every insert is of an admin-created key, so collisions cannot be forced.
-pub type KeyMap<K, V> = dashmap::DashMap<K, V, foldhash::fast::RandomState>;

@@ -4,6 +4,7 @@ use crate::body::GwBody;
 use crate::error::GatewayError;
 use crate::snapshot::Api;
 use crate::state::UpstreamClient;
+use crate::upstream::{wire, UpstreamError};
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
     TRAILER, TRANSFER_ENCODING, UPGRADE,
@@ -175,9 +176,9 @@ pub fn strip_auth(api: &Api, h: &mut HeaderMap, query: Option<&str>) -> Option<S
     }
 }
 
-/// The upstream URI, in origin-form (HTTP/1): target base path + (stripped) request
-/// path + query. The target authority travels in `Host` and picks the connection.
-pub fn upstream_uri(api: &Api, path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
+/// The upstream request target, in origin-form (HTTP/1): target base path + (stripped)
+/// request path + query. The target authority travels in `Host` and picks the connection.
+pub fn upstream_target(api: &Api, path: &str, query: Option<&str>) -> String {
     let mut pq = String::with_capacity(
         api.target.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1),
     );
@@ -190,26 +191,47 @@ pub fn upstream_uri(api: &Api, path: &str, query: Option<&str>) -> Result<Uri, G
         pq.push('?');
         pq.push_str(q);
     }
-    Uri::builder()
-        .path_and_query(pq)
-        .build()
-        .map_err(|_| GatewayError::BadRequest("Bad Request"))
+    pq
 }
 
-/// Sends `req` and classifies failures: connect → 502, no response in time → 504.
-/// `req` carries an origin-form URI; `authority` is the target (`api.target.authority`).
+/// Sends the request and classifies failures: connect → 502, no response in time → 504.
+/// `target` is from [`upstream_target`]; `authority` is `api.target.authority`. A request
+/// without a body goes over the pool's minimal HTTP/1.1 path; one with a body through
+/// hyper's client, which streams it.
 pub async fn send(
     client: &UpstreamClient,
     authority: &Authority,
-    req: Request<Incoming>,
+    mut parts: http::request::Parts,
+    body: Incoming,
+    target: String,
     timeout: Duration,
 ) -> Result<Response<GwBody>, GatewayError> {
+    // Every part of the target comes from an already-parsed URI; checked anyway, since
+    // it is written to the upstream as is.
+    if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(GatewayError::BadRequest("Bad Request"));
+    }
+    if body.is_end_stream() {
+        let mut head = Vec::with_capacity(256 + target.len());
+        wire::encode_head(&mut head, &parts.method, &target, &parts.headers);
+        let sent = client.send_bodiless(authority, &parts.method, &head, timeout);
+        return match tokio::time::timeout(timeout, sent).await {
+            Err(_) => Err(GatewayError::UpstreamTimeout),
+            Ok(Err(e)) => Err(upstream_failed(&e)),
+            Ok(Ok((head, body))) => {
+                let mut resp = Response::new(GwBody::Wire { inner: body });
+                *resp.status_mut() = head.status;
+                *resp.headers_mut() = head.headers;
+                remove_hop_by_hop(resp.headers_mut());
+                Ok(resp)
+            }
+        };
+    }
+    parts.uri = Uri::try_from(target).map_err(|_| GatewayError::BadRequest("Bad Request"))?;
+    let req = Request::from_parts(parts, body);
     match tokio::time::timeout(timeout, client.request(authority, req)).await {
         Err(_) => Err(GatewayError::UpstreamTimeout),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, connect = e.is_connect(), "upstream request failed");
-            Err(GatewayError::UpstreamUnavailable)
-        }
+        Ok(Err(e)) => Err(upstream_failed(&e)),
         Ok(Ok((resp, lease))) => {
             let (mut parts, body) = resp.into_parts();
             remove_hop_by_hop(&mut parts.headers);
@@ -223,6 +245,11 @@ pub async fn send(
             Ok(Response::from_parts(parts, body))
         }
     }
+}
+
+fn upstream_failed(e: &UpstreamError) -> GatewayError {
+    tracing::warn!(error = %e, connect = e.is_connect(), "upstream request failed");
+    GatewayError::UpstreamUnavailable
 }
 
 /// Prepares headers for the upstream: hop-by-hop removed, `Host` set to the target,
@@ -265,7 +292,8 @@ mod tests {
 
     #[test]
     fn hop_by_hop_table() {
-        let table: &[(&[(&str, &str)], &[&str])] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let table: &[Case<'_>] = &[
             (&[("x-a", "1")], &["x-a"]),
             (&[("connection", "close"), ("x-a", "1")], &["x-a"]),
             (

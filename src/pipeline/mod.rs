@@ -296,13 +296,15 @@ async fn run(
     } else {
         query.map(str::to_string)
     };
-    parts.uri = forward::upstream_uri(api, send_path, query_out.as_deref())?;
+    let target = forward::upstream_target(api, send_path, query_out.as_deref());
     parts.version = Version::HTTP_11;
     forward::prepare_headers(&mut parts.headers, api, &peer.forwarded_for);
     let mut resp = forward::send(
         &state.client,
         &api.target.authority,
-        Request::from_parts(parts, body),
+        parts,
+        body,
+        target,
         cfg.upstream_timeout(),
     )
     .await?;

@@ -8,6 +8,10 @@
 //! request (a waiter queue, a per-checkout future, boxed connect futures and a SipHash
 //! map), and the gateway needs none of that: one target per API, plain HTTP/1.
 //!
+//! Requests without a body — nearly all API traffic — skip hyper's client entirely and
+//! go over [`wire`], a minimal HTTP/1.1 exchange on a pooled socket; requests with a body
+//! keep hyper's client for its request-body streaming.
+//!
 //! Idle connections are dropped once older than [`IDLE_TIMEOUT`] or closed by the
 //! upstream: on checkout for that authority, and for every authority by a sweep that
 //! runs on a return at most every [`SWEEP_EVERY`], so an upstream no API uses any more
@@ -71,6 +75,8 @@ pub enum UpstreamError {
     Handshake(hyper::Error),
     #[error("{0}")]
     Http(hyper::Error),
+    #[error("{0}")]
+    Wire(wire::WireError),
 }
 
 impl UpstreamError {
@@ -79,8 +85,10 @@ impl UpstreamError {
     }
 }
 
-struct Idle {
-    sender: Sender,
+pub mod wire;
+
+struct Idle<C = Sender> {
+    sender: C,
     since: Instant,
 }
 
@@ -88,6 +96,8 @@ struct Idles {
     /// Keyed by the authority's text: hashing an `Authority` lowercases it byte by byte
     /// with SipHash, a measurable share of a proxied request.
     by_authority: HashMap<Box<str>, VecDeque<Idle>, foldhash::fast::RandomState>,
+    /// Sockets for [`wire`] exchanges, most recently returned last.
+    wire: HashMap<Box<str>, VecDeque<Idle<wire::Conn>>, foldhash::fast::RandomState>,
     last_sweep: Instant,
 }
 
@@ -150,6 +160,7 @@ impl Pool {
             inner: Arc::new(Inner {
                 idle: Mutex::new(Idles {
                     by_authority: HashMap::default(),
+                    wire: HashMap::default(),
                     last_sweep: Instant::now(),
                 }),
                 retried: AtomicU64::new(0),
@@ -266,6 +277,10 @@ impl Pool {
                     });
                     !list.is_empty()
                 });
+                idles.wire.retain(|_, list| {
+                    list.retain(|i| now.duration_since(i.since) <= self.inner.idle_timeout);
+                    !list.is_empty()
+                });
             }
             match idles.by_authority.get_mut(key.as_str()) {
                 Some(list) if list.len() >= MAX_IDLE_PER_HOST => dropped.push(idle),
@@ -279,6 +294,104 @@ impl Pool {
         }
         // Closing connections (dropping senders) happens outside the lock.
         drop(dropped);
+    }
+
+    /// Sends a request without a body (`head` from [`wire::encode_head`]) over a pooled
+    /// or new socket and reads the response head; the body streams from the returned
+    /// [`wire::WireBody`], which gives the socket back at its end. If a pooled socket
+    /// fails before any byte of a response, a GET/HEAD/OPTIONS/TRACE goes out again on a
+    /// new one (Go's transport rule); other methods may have been acted on, so they fail.
+    pub async fn send_bodiless(
+        &self,
+        authority: &Authority,
+        method: &Method,
+        head: &[u8],
+        body_idle: Duration,
+    ) -> Result<(wire::Head, wire::WireBody), UpstreamError> {
+        let head_request = *method == Method::HEAD;
+        if let Some(mut conn) = self.checkout_wire(authority) {
+            match wire::exchange(&mut conn, head, head_request).await {
+                Ok(h) => return Ok(self.wire_response(authority, conn, h, body_idle)),
+                Err(wire::ExchangeError::BeforeResponse(e)) if is_replayable(method) => {
+                    self.inner.retried.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "pooled upstream connection was closed; sending the request again on a new one");
+                }
+                Err(e) => return Err(UpstreamError::Wire(e.into_inner())),
+            }
+        }
+        let mut conn = wire::Conn::new(tcp_connect(authority).await?);
+        match wire::exchange(&mut conn, head, head_request).await {
+            Ok(h) => Ok(self.wire_response(authority, conn, h, body_idle)),
+            Err(e) => Err(UpstreamError::Wire(e.into_inner())),
+        }
+    }
+
+    fn wire_response(
+        &self,
+        authority: &Authority,
+        conn: wire::Conn,
+        head: wire::Head,
+        body_idle: Duration,
+    ) -> (wire::Head, wire::WireBody) {
+        let back = WireReturn {
+            pool: self.clone(),
+            key: authority.clone(),
+        };
+        let body = wire::WireBody::new(conn, &head, body_idle, back);
+        (head, body)
+    }
+
+    /// The most recently returned socket; expired ones are dropped, and one idle long
+    /// enough for the upstream to have closed it is checked first.
+    fn checkout_wire(&self, key: &Authority) -> Option<wire::Conn> {
+        let mut dropped = Vec::new();
+        let found = {
+            let mut idles = self.lock();
+            let list = idles.wire.get_mut(key.as_str())?;
+            let now = Instant::now();
+            while list
+                .front()
+                .is_some_and(|i| now.duration_since(i.since) > self.inner.idle_timeout)
+            {
+                dropped.extend(list.pop_front());
+            }
+            let mut found = None;
+            while let Some(mut idle) = list.pop_back() {
+                if now.duration_since(idle.since) < REPLAY_IF_IDLE_FOR || !idle.sender.is_stale() {
+                    found = Some(idle.sender);
+                    break;
+                }
+                dropped.push(idle);
+            }
+            found
+        };
+        drop(dropped);
+        found
+    }
+
+    fn put_wire(&self, key: Authority, conn: wire::Conn) {
+        let idle = Idle {
+            sender: conn,
+            since: Instant::now(),
+        };
+        let mut idles = self.lock();
+        match idles.wire.get_mut(key.as_str()) {
+            Some(list) if list.len() >= MAX_IDLE_PER_HOST => {
+                drop(idles);
+                drop(idle);
+            }
+            Some(list) => list.push_back(idle),
+            None => {
+                idles
+                    .wire
+                    .insert(key.as_str().into(), VecDeque::from([idle]));
+            }
+        }
+    }
+
+    /// Idle [`wire`] sockets held for `key` (for tests).
+    pub fn idle_wire_count(&self, key: &Authority) -> usize {
+        self.lock().wire.get(key.as_str()).map_or(0, VecDeque::len)
     }
 
     /// Idle connections held for `key` (for tests).
@@ -296,9 +409,43 @@ impl Pool {
     }
 }
 
+/// Gives a [`wire`] socket back to its pool once its response has been read.
+pub struct WireReturn {
+    pool: Pool,
+    key: Authority,
+}
+
+impl WireReturn {
+    pub fn put(self, conn: wire::Conn) {
+        self.pool.put_wire(self.key, conn);
+    }
+}
+
+/// Safe to send twice (RFC 9110 §9.2.2; the methods Go's transport replays).
+fn is_replayable(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
 /// Opens a TCP connection (connect timeout, `TCP_NODELAY`, keepalive) and runs the
 /// HTTP/1 handshake; the connection task runs on its own.
 async fn connect(authority: &Authority) -> Result<Sender, UpstreamError> {
+    let stream = tcp_connect(authority).await?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(UpstreamError::Handshake)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+/// Opens a TCP connection with a connect timeout, `TCP_NODELAY` and keepalive.
+async fn tcp_connect(authority: &Authority) -> Result<TcpStream, UpstreamError> {
     let host = authority
         .host()
         .trim_start_matches('[')
@@ -319,15 +466,7 @@ async fn connect(authority: &Authority) -> Result<Sender, UpstreamError> {
     socket2::SockRef::from(&stream)
         .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE))
         .map_err(UpstreamError::Connect)?;
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(UpstreamError::Handshake)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "upstream connection ended with an error");
-        }
-    });
-    Ok(sender)
+    Ok(stream)
 }
 
 #[cfg(test)]
@@ -503,6 +642,61 @@ mod tests {
             matches!(outcome, Err(UpstreamError::Http(_))),
             "{outcome:?}"
         );
+        assert_eq!(pool.retried(), 0);
+        assert_eq!(accepted, 1);
+    }
+
+    /// The bodiless path: the upstream closes the pooled socket `after` a delay.
+    async fn bodiless_after_close(
+        method: Method,
+        idle: Duration,
+    ) -> (Result<(), String>, Pool, usize) {
+        let (up, close, accepted) = closing_upstream();
+        let pool = Pool::new();
+        let mut head = Vec::new();
+        let mut h = http::HeaderMap::new();
+        h.insert("host", up.as_str().parse().unwrap());
+        wire::encode_head(&mut head, &Method::GET, "/x", &h);
+        let t = Duration::from_secs(5);
+        let (_, body) = pool
+            .send_bodiless(&up, &Method::GET, &head, t)
+            .await
+            .unwrap();
+        body.collect().await.unwrap();
+        assert_eq!(pool.idle_wire_count(&up), 1);
+        close.send(()).unwrap();
+        tokio::time::sleep(idle).await;
+        head.clear();
+        wire::encode_head(&mut head, &method, "/x", &h);
+        let outcome = match pool.send_bodiless(&up, &method, &head, t).await {
+            Ok((_, body)) => body.collect().await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        (outcome, pool, accepted.load(Ordering::SeqCst))
+    }
+
+    /// A socket idle long enough is checked before use, so even a POST survives the
+    /// upstream closing it (Node's 5 s keep-alive timeout, say).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_long_idle_socket_closed_by_the_upstream_is_not_used() {
+        let idle = REPLAY_IF_IDLE_FOR + Duration::from_millis(100);
+        let (outcome, pool, accepted) = bodiless_after_close(Method::POST, idle).await;
+        assert_eq!(outcome, Ok(()));
+        assert_eq!(pool.retried(), 0);
+        assert_eq!(accepted, 2);
+    }
+
+    /// Closed just before reuse (not yet idle long enough to be checked): a GET goes out
+    /// again on a new socket; a POST is never sent twice.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_socket_closed_just_before_reuse_replays_only_idempotent_requests() {
+        let idle = Duration::from_millis(30);
+        let (outcome, pool, accepted) = bodiless_after_close(Method::GET, idle).await;
+        assert_eq!(outcome, Ok(()));
+        assert_eq!(pool.retried(), 1, "the replay path was not taken");
+        assert_eq!(accepted, 2);
+        let (outcome, pool, accepted) = bodiless_after_close(Method::POST, idle).await;
+        assert!(outcome.is_err(), "{outcome:?}");
         assert_eq!(pool.retried(), 0);
         assert_eq!(accepted, 1);
     }
