@@ -222,7 +222,11 @@ pub async fn send(
                 let mut resp = Response::new(GwBody::Wire { inner: body });
                 *resp.status_mut() = head.status;
                 *resp.headers_mut() = head.headers;
-                remove_hop_by_hop(resp.headers_mut());
+                // The wire path leaves hop-by-hop headers out of the map, except where
+                // `Connection` names other headers to drop.
+                if head.names_others {
+                    remove_hop_by_hop(resp.headers_mut());
+                }
                 Ok(resp)
             }
         };

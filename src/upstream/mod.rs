@@ -47,6 +47,9 @@ type Sender = SendRequest<UpBody>;
 /// A pooled connection idle at least this long may be closed by the upstream just as a
 /// request goes out on it, so a replayable request keeps a copy of its head.
 const REPLAY_IF_IDLE_FOR: Duration = Duration::from_millis(100);
+/// A [`wire`] socket idle at least this long is probed with a read before reuse even if
+/// the reactor has not reported it readable (an upstream's keep-alive timeout).
+const PROBE_IF_IDLE_FOR: Duration = REPLAY_IF_IDLE_FOR;
 
 /// A copy of the head of a request that can be sent twice safely: an idempotent method
 /// and no body (RFC 9110 §9.2.2; the methods Go's transport replays).
@@ -259,6 +262,24 @@ impl Pool {
         found
     }
 
+    /// Drops expired and closed idle connections of every authority, at most every
+    /// `sweep_every` (called on each return of a connection).
+    fn sweep(&self, idles: &mut Idles, now: Instant) {
+        if now.duration_since(idles.last_sweep) < self.inner.sweep_every {
+            return;
+        }
+        idles.last_sweep = now;
+        let timeout = self.inner.idle_timeout;
+        idles.by_authority.retain(|_, list| {
+            list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) <= timeout);
+            !list.is_empty()
+        });
+        idles.wire.retain(|_, list| {
+            list.retain(|i| now.duration_since(i.since) <= timeout);
+            !list.is_empty()
+        });
+    }
+
     fn put(&self, key: Authority, sender: Sender) {
         if sender.is_closed() {
             return;
@@ -268,20 +289,7 @@ impl Pool {
         let mut dropped = Vec::new();
         {
             let mut idles = self.lock();
-            if now.duration_since(idles.last_sweep) >= self.inner.sweep_every {
-                idles.last_sweep = now;
-                idles.by_authority.retain(|_, list| {
-                    list.retain(|i| {
-                        !i.sender.is_closed()
-                            && now.duration_since(i.since) <= self.inner.idle_timeout
-                    });
-                    !list.is_empty()
-                });
-                idles.wire.retain(|_, list| {
-                    list.retain(|i| now.duration_since(i.since) <= self.inner.idle_timeout);
-                    !list.is_empty()
-                });
-            }
+            self.sweep(&mut idles, now);
             match idles.by_authority.get_mut(key.as_str()) {
                 Some(list) if list.len() >= MAX_IDLE_PER_HOST => dropped.push(idle),
                 Some(list) => list.push_back(idle),
@@ -341,40 +349,46 @@ impl Pool {
         (head, body)
     }
 
-    /// The most recently returned socket; expired ones are dropped, and one idle long
-    /// enough for the upstream to have closed it is checked first.
+    /// The most recently returned socket that is still clean (see
+    /// [`wire::Conn::is_reusable`]); expired and unusable ones are dropped. Checks run
+    /// outside the pool's lock.
     fn checkout_wire(&self, key: &Authority) -> Option<wire::Conn> {
-        let mut dropped = Vec::new();
-        let found = {
-            let mut idles = self.lock();
-            let list = idles.wire.get_mut(key.as_str())?;
-            let now = Instant::now();
-            while list
-                .front()
-                .is_some_and(|i| now.duration_since(i.since) > self.inner.idle_timeout)
-            {
-                dropped.extend(list.pop_front());
-            }
-            let mut found = None;
-            while let Some(mut idle) = list.pop_back() {
-                if now.duration_since(idle.since) < REPLAY_IF_IDLE_FOR || !idle.sender.is_stale() {
-                    found = Some(idle.sender);
-                    break;
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        let found = loop {
+            let candidate = {
+                let mut idles = self.lock();
+                let list = idles.wire.get_mut(key.as_str())?;
+                while list
+                    .front()
+                    .is_some_and(|i| now.duration_since(i.since) > self.inner.idle_timeout)
+                {
+                    expired.extend(list.pop_front());
                 }
-                dropped.push(idle);
+                list.pop_back()
+            };
+            let Some(mut idle) = candidate else {
+                break None;
+            };
+            if idle
+                .sender
+                .is_reusable(now.duration_since(idle.since) >= PROBE_IF_IDLE_FOR)
+            {
+                break Some(idle.sender);
             }
-            found
         };
-        drop(dropped);
+        drop(expired);
         found
     }
 
     fn put_wire(&self, key: Authority, conn: wire::Conn) {
+        let now = Instant::now();
         let idle = Idle {
             sender: conn,
-            since: Instant::now(),
+            since: now,
         };
         let mut idles = self.lock();
+        self.sweep(&mut idles, now);
         match idles.wire.get_mut(key.as_str()) {
             Some(list) if list.len() >= MAX_IDLE_PER_HOST => {
                 drop(idles);
@@ -647,9 +661,11 @@ mod tests {
     }
 
     /// The bodiless path: the upstream closes the pooled socket `after` a delay.
+    /// `blocking` sleeps the runtime's thread, so the reactor cannot see the close.
     async fn bodiless_after_close(
         method: Method,
         idle: Duration,
+        blocking: bool,
     ) -> (Result<(), String>, Pool, usize) {
         let (up, close, accepted) = closing_upstream();
         let pool = Pool::new();
@@ -665,7 +681,11 @@ mod tests {
         body.collect().await.unwrap();
         assert_eq!(pool.idle_wire_count(&up), 1);
         close.send(()).unwrap();
-        tokio::time::sleep(idle).await;
+        if blocking {
+            std::thread::sleep(idle);
+        } else {
+            tokio::time::sleep(idle).await;
+        }
         head.clear();
         wire::encode_head(&mut head, &method, "/x", &h);
         let outcome = match pool.send_bodiless(&up, &method, &head, t).await {
@@ -675,27 +695,34 @@ mod tests {
         (outcome, pool, accepted.load(Ordering::SeqCst))
     }
 
-    /// A socket idle long enough is checked before use, so even a POST survives the
-    /// upstream closing it (Node's 5 s keep-alive timeout, say).
+    /// A socket the upstream closed is not used once the reactor has seen the close, nor
+    /// one idle long enough to be probed: even a POST survives (an upstream closing idle
+    /// keep-alive connections, Node's 5 s timeout say, or right after answering).
     #[tokio::test(flavor = "current_thread")]
-    async fn a_long_idle_socket_closed_by_the_upstream_is_not_used() {
-        let idle = REPLAY_IF_IDLE_FOR + Duration::from_millis(100);
-        let (outcome, pool, accepted) = bodiless_after_close(Method::POST, idle).await;
-        assert_eq!(outcome, Ok(()));
-        assert_eq!(pool.retried(), 0);
-        assert_eq!(accepted, 2);
+    async fn a_socket_closed_by_the_upstream_is_not_used() {
+        for (idle, blocking) in [
+            (Duration::from_millis(30), false),
+            (PROBE_IF_IDLE_FOR + Duration::from_millis(50), true),
+        ] {
+            let (outcome, pool, accepted) =
+                bodiless_after_close(Method::POST, idle, blocking).await;
+            assert_eq!(outcome, Ok(()), "{idle:?} {blocking}");
+            assert_eq!(pool.retried(), 0);
+            assert_eq!(accepted, 2);
+        }
     }
 
-    /// Closed just before reuse (not yet idle long enough to be checked): a GET goes out
-    /// again on a new socket; a POST is never sent twice.
+    /// Closed just before reuse, before the reactor could see it (the runtime's one
+    /// thread is blocked): a GET goes out again on a new socket; a POST is never sent
+    /// twice.
     #[tokio::test(flavor = "current_thread")]
     async fn a_socket_closed_just_before_reuse_replays_only_idempotent_requests() {
         let idle = Duration::from_millis(30);
-        let (outcome, pool, accepted) = bodiless_after_close(Method::GET, idle).await;
+        let (outcome, pool, accepted) = bodiless_after_close(Method::GET, idle, true).await;
         assert_eq!(outcome, Ok(()));
         assert_eq!(pool.retried(), 1, "the replay path was not taken");
         assert_eq!(accepted, 2);
-        let (outcome, pool, accepted) = bodiless_after_close(Method::POST, idle).await;
+        let (outcome, pool, accepted) = bodiless_after_close(Method::POST, idle, true).await;
         assert!(outcome.is_err(), "{outcome:?}");
         assert_eq!(pool.retried(), 0);
         assert_eq!(accepted, 1);

@@ -16,7 +16,6 @@
 
 use crate::body::BodyError;
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use std::future::Future;
@@ -34,6 +33,8 @@ const MAX_HEADERS: usize = 100;
 const READ_CHUNK: usize = 8 * 1024;
 /// Longest chunk-size or trailer line accepted.
 const MAX_LINE: usize = 4 * 1024;
+/// Largest trailer section accepted (it is read and dropped).
+const MAX_TRAILERS: usize = 16 * 1024;
 
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,15 +80,27 @@ impl Conn {
         std::future::poll_fn(|cx| self.poll_fill(cx)).await
     }
 
-    /// Whether an idle connection is unusable: the upstream closed it or sent bytes
-    /// nobody asked for. One non-blocking read, so only worth it for connections idle
-    /// long enough for the upstream to have timed them out.
-    pub fn is_stale(&mut self) -> bool {
+    /// Whether an idle socket can carry the next request: nothing buffered, and nothing
+    /// (no bytes, no close) waiting in the kernel. Bytes there would be read as the next
+    /// request's response — an upstream that sent more than its `Content-Length`, or an
+    /// unsolicited response, would answer another client (response desync). Costs no
+    /// system call unless the reactor has seen the socket readable since the last read
+    /// came up short (tokio clears readiness then), or `probe` forces the check.
+    pub fn is_reusable(&mut self, probe: bool) -> bool {
         if !self.buf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        if !probe && self.io.poll_read_ready(&mut cx).is_pending() {
             return true;
         }
-        let mut probe = [0u8; 1];
-        !matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        // A real non-blocking peek: tokio's `try_read` answers from its cached
+        // readiness without asking the kernel.
+        let mut one = [std::mem::MaybeUninit::<u8>::uninit()];
+        matches!(
+            socket2::SockRef::from(&self.io).peek(&mut one),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock
+        )
     }
 }
 
@@ -124,6 +137,8 @@ pub struct Head {
     pub framing: Framing,
     /// Whether the connection may carry another request after this response.
     pub keep_alive: bool,
+    /// `Connection` names other headers, so the map still holds hop-by-hop headers.
+    pub names_others: bool,
 }
 
 /// Where a failure happened: before any byte of a response (the request may not have
@@ -174,14 +189,156 @@ pub async fn exchange(
     }
 }
 
+/// What a response header means to the proxy.
+enum Kind {
+    /// Relayed to the client.
+    Keep,
+    /// Framing: relayed, and read for the body length.
+    ContentLength,
+    /// Hop-by-hop: read here, never relayed.
+    Connection,
+    TransferEncoding,
+    OtherHopByHop,
+}
+
+/// Classifies a header name (any case) in one length switch.
+fn classify(name: &[u8]) -> Kind {
+    let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+    match name.len() {
+        2 if is("te") => Kind::OtherHopByHop,
+        7 if is("trailer") || is("upgrade") => Kind::OtherHopByHop,
+        10 if is("connection") => Kind::Connection,
+        10 if is("keep-alive") => Kind::OtherHopByHop,
+        14 if is("content-length") => Kind::ContentLength,
+        16 if is("proxy-connection") => Kind::OtherHopByHop,
+        17 if is("transfer-encoding") => Kind::TransferEncoding,
+        18 if is("proxy-authenticate") => Kind::OtherHopByHop,
+        19 if is("proxy-authorization") => Kind::OtherHopByHop,
+        _ => Kind::Keep,
+    }
+}
+
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+/// What the framing headers said, gathered in the one pass over the headers.
+#[derive(Default)]
+struct Facts {
+    close: bool,
+    keep_alive: bool,
+    /// `Connection` names other headers: the map keeps it for a hop-by-hop pass.
+    names_others: bool,
+    transfer_encoding: bool,
+    chunked_last: bool,
+    length: Option<u64>,
+    bad_length: Option<&'static str>,
+}
+
+impl Facts {
+    fn read(&mut self, kind: &Kind, value: &[u8]) {
+        match kind {
+            Kind::Connection => {
+                for t in tokens(value) {
+                    if t.eq_ignore_ascii_case(b"close") {
+                        self.close = true;
+                    } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                        self.keep_alive = true;
+                    } else {
+                        self.names_others = true;
+                    }
+                }
+            }
+            Kind::TransferEncoding => {
+                self.transfer_encoding = true;
+                // Each line's last coding; the final line's is the message's last.
+                if let Some(last) = tokens(value).last() {
+                    self.chunked_last = last.eq_ignore_ascii_case(b"chunked");
+                }
+            }
+            Kind::ContentLength => {
+                if tokens(value).next().is_none() {
+                    self.bad_length = Some("invalid Content-Length");
+                }
+                for t in tokens(value) {
+                    let n = std::str::from_utf8(t)
+                        .ok()
+                        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|s| s.parse::<u64>().ok());
+                    match (n, self.length) {
+                        (None, _) => self.bad_length = Some("invalid Content-Length"),
+                        (Some(n), Some(l)) if n != l => {
+                            self.bad_length = Some("conflicting Content-Length values")
+                        }
+                        (Some(n), _) => self.length = Some(n),
+                    }
+                }
+            }
+            Kind::Keep | Kind::OtherHopByHop => {}
+        }
+    }
+
+    fn framing(
+        &self,
+        status: StatusCode,
+        version: Version,
+        head_request: bool,
+    ) -> Result<(Framing, bool), WireError> {
+        let mut keep_alive = if version == Version::HTTP_10 {
+            self.keep_alive
+        } else {
+            !self.close
+        };
+        if head_request
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Ok((Framing::Empty, keep_alive));
+        }
+        if self.transfer_encoding {
+            // Both headers at once is how responses get smuggled: never reuse that connection.
+            if self.length.is_some() || self.bad_length.is_some() || version == Version::HTTP_10 {
+                keep_alive = false;
+            }
+            return Ok(match self.chunked_last {
+                true => (Framing::Chunked, keep_alive),
+                false => (Framing::UntilClose, false),
+            });
+        }
+        if let Some(reason) = self.bad_length {
+            return Err(WireError::Invalid(reason));
+        }
+        Ok(match self.length {
+            Some(0) => (Framing::Empty, keep_alive),
+            Some(n) => (Framing::Length(n), keep_alive),
+            None => (Framing::UntilClose, false),
+        })
+    }
+}
+
+/// Room left in the relayed header map for the headers the gateway adds
+/// (`X-RateLimit-*`), so adding them never regrows it.
+const ADDED_HEADERS: usize = 4;
+
 /// Parses a complete response head off the front of `buf`; `Ok(None)` when more bytes
-/// are needed. Header values share the buffer's memory instead of being copied.
+/// are needed. Header values share the buffer's memory instead of being copied, and
+/// hop-by-hop headers are read for framing but left out of the relayed map.
 pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, WireError> {
-    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
-    let (len, code, minor, count) = {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut resp = httparse::Response::new(&mut slots);
-        let len = match resp.parse(buf) {
+    // (name offset, name length, value offset, value length) within the head.
+    let mut spans = [(0u16, 0u16, 0u16, 0u16); MAX_HEADERS];
+    let mut kept = 0;
+    let mut facts = Facts::default();
+    let (len, code, minor) = {
+        let mut slots =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut resp, buf, &mut slots);
+        let len = match parsed {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
                 return Err(WireError::Invalid("response head too large"))
@@ -196,22 +353,30 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>
             return Err(WireError::Invalid("response head too large"));
         }
         let base = buf.as_ptr() as usize;
-        let offset = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
-        for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
-            let (n, v) = (h.name.as_bytes(), h.value);
-            *span = (
-                offset(n),
-                offset(n) + n.len() as u32,
-                offset(v),
-                offset(v) + v.len() as u32,
-            );
+        for h in resp.headers.iter() {
+            let kind = classify(h.name.as_bytes());
+            facts.read(&kind, h.value);
+            let relay = match kind {
+                Kind::Keep | Kind::ContentLength => true,
+                Kind::Connection => facts.names_others,
+                Kind::TransferEncoding | Kind::OtherHopByHop => false,
+            };
+            if relay {
+                let at = |s: &[u8]| u16::try_from(s.as_ptr() as usize - base);
+                let len = |s: &[u8]| u16::try_from(s.len());
+                let (Ok(n), Ok(nl), Ok(v), Ok(vl)) = (
+                    at(h.name.as_bytes()),
+                    len(h.name.as_bytes()),
+                    at(h.value),
+                    len(h.value),
+                ) else {
+                    return Err(WireError::Invalid("response head too large"));
+                };
+                spans[kept] = (n, nl, v, vl);
+                kept += 1;
+            }
         }
-        (
-            len,
-            resp.code.unwrap_or(0),
-            resp.version.unwrap_or(1),
-            resp.headers.len(),
-        )
+        (len, resp.code.unwrap_or(0), resp.version.unwrap_or(1))
     };
     let status =
         StatusCode::from_u16(code).map_err(|_| WireError::Invalid("invalid status code"))?;
@@ -219,90 +384,34 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>
         // The gateway never asks for an upgrade (it strips `Upgrade`).
         return Err(WireError::Invalid("unrequested protocol switch"));
     }
-    let raw = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
-    for &(ns, ne, vs, ve) in &spans[..count] {
-        let name = HeaderName::from_bytes(&raw[ns as usize..ne as usize])
-            .map_err(|_| WireError::Invalid("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(raw.slice(vs as usize..ve as usize))
-            .map_err(|_| WireError::Invalid("invalid header value"))?;
-        headers.append(name, value);
-    }
     let version = if minor == 0 {
         Version::HTTP_10
     } else {
         Version::HTTP_11
     };
-    let (framing, keep_alive) = framing(&headers, status, version, head_request)?;
+    let (framing, keep_alive) = facts.framing(status, version, head_request)?;
+    let raw = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(kept + ADDED_HEADERS);
+    for &(n, nl, v, vl) in &spans[..kept] {
+        let (n, v) = (usize::from(n), usize::from(v));
+        let name = HeaderName::from_bytes(&raw[n..n + usize::from(nl)])
+            .map_err(|_| WireError::Invalid("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(raw.slice(v..v + usize::from(vl)))
+            .map_err(|_| WireError::Invalid("invalid header value"))?;
+        headers.append(name, value);
+    }
+    if facts.transfer_encoding {
+        // The body is relayed decoded, so the upstream's length no longer describes it.
+        headers.remove(http::header::CONTENT_LENGTH);
+    }
     Ok(Some(Head {
         status,
         version,
         headers,
         framing,
         keep_alive,
+        names_others: facts.names_others,
     }))
-}
-
-fn tokens<'h>(headers: &'h HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'h [u8]> {
-    headers
-        .get_all(name)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
-}
-
-fn framing(
-    headers: &HeaderMap,
-    status: StatusCode,
-    version: Version,
-    head_request: bool,
-) -> Result<(Framing, bool), WireError> {
-    let has = |token: &[u8]| tokens(headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case(token));
-    let mut keep_alive = if version == Version::HTTP_10 {
-        has(b"keep-alive")
-    } else {
-        !has(b"close")
-    };
-    if head_request
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok((Framing::Empty, keep_alive));
-    }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        // Both headers at once is how responses get smuggled: never reuse that connection.
-        if headers.contains_key(CONTENT_LENGTH) || version == Version::HTTP_10 {
-            keep_alive = false;
-        }
-        return Ok(
-            match tokens(headers, &TRANSFER_ENCODING)
-                .last()
-                .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"))
-            {
-                true => (Framing::Chunked, keep_alive),
-                false => (Framing::UntilClose, false),
-            },
-        );
-    }
-    let mut length = None;
-    for t in tokens(headers, &CONTENT_LENGTH) {
-        let n = std::str::from_utf8(t)
-            .ok()
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or(WireError::Invalid("invalid Content-Length"))?;
-        if length.is_some_and(|l| l != n) {
-            return Err(WireError::Invalid("conflicting Content-Length values"));
-        }
-        length = Some(n);
-    }
-    Ok(match length {
-        Some(0) => (Framing::Empty, keep_alive),
-        Some(n) => (Framing::Length(n), keep_alive),
-        None => (Framing::UntilClose, false),
-    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,6 +435,7 @@ pub struct WireBody {
     release: Option<super::WireReturn>,
     timer: Option<Pin<Box<Sleep>>>,
     idle: Duration,
+    trailer_bytes: usize,
 }
 
 impl std::fmt::Debug for WireBody {
@@ -352,6 +462,7 @@ impl WireBody {
             release: Some(release),
             timer: None,
             idle,
+            trailer_bytes: 0,
         };
         body.finish_if_done();
         body
@@ -394,11 +505,9 @@ impl WireBody {
             .iter()
             .position(|b| !b.is_ascii_hexdigit())
             .unwrap_or(line.len());
-        let rest = &line[hex_end..];
-        if hex_end == 0
-            || hex_end > 16
-            || !(rest.is_empty() || matches!(rest[0], b';' | b' ' | b'\t'))
-        {
+        // Only whitespace may come between the size and an extension.
+        let rest = line[hex_end..].trim_ascii_start();
+        if hex_end == 0 || hex_end > 16 || !(rest.is_empty() || rest[0] == b';') {
             return Err(WireError::Invalid("invalid chunk size"));
         }
         let digits = std::str::from_utf8(&line[..hex_end]).unwrap_or("");
@@ -453,7 +562,12 @@ impl WireBody {
                 State::Trailers => match Self::line(buf)? {
                     None => return Ok(None),
                     Some(line) if line.is_empty() => self.state = State::Done,
-                    Some(_) => {}
+                    Some(line) => {
+                        self.trailer_bytes += line.len() + 2;
+                        if self.trailer_bytes > MAX_TRAILERS {
+                            return Err(WireError::Invalid("trailer section too large"));
+                        }
+                    }
                 },
                 State::UntilClose => {
                     if buf.is_empty() {
@@ -672,6 +786,8 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: ,\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
             "HTTP/1.1 999x OK\r\n\r\n",
@@ -681,6 +797,26 @@ mod tests {
         for raw in bad {
             assert!(parse(raw.as_bytes(), false).is_err(), "{raw:?}");
         }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_read_but_not_relayed() {
+        let raw = "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\
+                   Transfer-Encoding: chunked\r\nTrailer: x\r\nUpgrade: h2c\r\nProxy-Connection: k\r\n\
+                   X-Kept: 1\r\nContent-Type: text/plain\r\n\r\n";
+        let (h, _) = parse(raw.as_bytes(), false).unwrap().unwrap();
+        let names: Vec<&str> = h.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-kept", "content-type"]);
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(h.keep_alive && !h.names_others);
+        // `Connection` naming other headers stays for the caller's hop-by-hop pass.
+        let raw =
+            "HTTP/1.1 200 OK\r\nConnection: X-Private\r\nX-Private: 1\r\nContent-Length: 0\r\n\r\n";
+        let (h, _) = parse(raw.as_bytes(), false).unwrap().unwrap();
+        assert!(h.names_others);
+        assert_eq!(h.headers["connection"], "X-Private");
+        assert_eq!(h.headers["x-private"], "1");
+        assert_eq!(h.headers["content-length"], "0");
     }
 
     #[test]
@@ -730,7 +866,9 @@ mod tests {
             ("ffffffffffffffff", Some(u64::MAX)),
             ("", None),
             ("g", None),
-            ("1 x", Some(1)),
+            ("1 x", None),
+            ("1 ;x", Some(1)),
+            ("1\t", Some(1)),
             ("-1", None),
             ("10000000000000000", None),
         ] {
@@ -861,5 +999,163 @@ mod tests {
         let up = upstream(vec![], true).await;
         let (got, _) = fetch(&up).await;
         assert!(got.unwrap_err().contains("before responding"));
+    }
+
+    /// An upstream whose first connection answers with `first` (pieces written with a
+    /// pause between them), and whose later connections answer every request `good`.
+    /// Returns its address and the count of connections accepted.
+    async fn desync_upstream(
+        first: Vec<Vec<u8>>,
+    ) -> (Authority, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority: Authority = listener.local_addr().unwrap().to_string().parse().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let first = first.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let mut served = 0;
+                    loop {
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match s.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                            }
+                        }
+                        buf.clear();
+                        if n == 0 && served == 0 {
+                            for p in &first {
+                                let _ = s.write_all(p).await;
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                        } else {
+                            let _ = s
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
+                                .await;
+                        }
+                        served += 1;
+                    }
+                });
+            }
+        });
+        (authority, accepted)
+    }
+
+    async fn get_on(pool: &Pool, up: &Authority, method: &http::Method) -> Result<Vec<u8>, String> {
+        let mut head = Vec::new();
+        encode_head(&mut head, method, "/", &HeaderMap::new());
+        let (_, body) = pool
+            .send_bodiless(up, method, &head, Duration::from_secs(5))
+            .await
+            .map_err(|e| e.to_string())?;
+        body.collect()
+            .await
+            .map(|c| c.to_bytes().to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Bytes an upstream sends beyond its response must never be read as the answer to
+    /// the next request on that socket (response desync): the socket is dropped instead.
+    #[tokio::test]
+    async fn bytes_beyond_a_response_never_answer_the_next_request() {
+        use std::sync::atomic::Ordering;
+        let evil = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil".to_vec();
+        // The body ends exactly where the first read does, so the extra bytes stay in
+        // the kernel instead of the buffer.
+        let head = |n: usize| format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n");
+        let n = READ_CHUNK - head(READ_CHUNK).len();
+        let mut at_boundary = head(n).into_bytes();
+        at_boundary.resize(at_boundary.len() + n, b'a');
+        at_boundary.extend_from_slice(&evil);
+        let mut later = vec![b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()];
+        later.push(evil.clone());
+        let cases: Vec<(&str, Vec<Vec<u8>>, http::Method)> = vec![
+            (
+                "extra bytes in the same segment",
+                vec![at_boundary],
+                http::Method::GET,
+            ),
+            (
+                "an unsolicited response after the answer",
+                later,
+                http::Method::GET,
+            ),
+            (
+                "a body sent with a HEAD answer",
+                vec![b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil".to_vec()],
+                http::Method::HEAD,
+            ),
+        ];
+        for (name, first, method) in cases {
+            let (up, accepted) = desync_upstream(first).await;
+            let pool = Pool::new();
+            get_on(&pool, &up, &method).await.unwrap();
+            // Let any late bytes arrive and the reactor see them.
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let next = get_on(&pool, &up, &http::Method::GET).await;
+            assert_eq!(next.as_deref(), Ok(&b"good"[..]), "{name}");
+            assert_eq!(
+                accepted.load(Ordering::SeqCst),
+                2,
+                "{name}: the socket was reused"
+            );
+        }
+    }
+
+    /// A clean keep-alive socket is reused for every later request.
+    #[tokio::test]
+    async fn a_clean_socket_is_reused() {
+        use std::sync::atomic::Ordering;
+        let first = vec![b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood".to_vec()];
+        let (up, accepted) = desync_upstream(first).await;
+        let pool = Pool::new();
+        for _ in 0..3 {
+            assert_eq!(
+                get_on(&pool, &up, &http::Method::GET).await.as_deref(),
+                Ok(&b"good"[..])
+            );
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.idle_wire_count(&up), 1);
+    }
+
+    /// A body abandoned halfway, or one that stalls past its idle timeout, never gives
+    /// its socket back.
+    #[tokio::test]
+    async fn abandoned_and_stalled_bodies_drop_their_socket() {
+        let up = upstream(
+            vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf".to_vec()],
+            false,
+        )
+        .await;
+        let pool = Pool::new();
+        let mut head = Vec::new();
+        encode_head(&mut head, &http::Method::GET, "/", &HeaderMap::new());
+        let (_, body) = pool
+            .send_bodiless(&up, &http::Method::GET, &head, Duration::from_millis(50))
+            .await
+            .unwrap();
+        let err = body.collect().await.unwrap_err();
+        assert!(matches!(err, BodyError::Idle(_)), "{err}");
+        assert_eq!(pool.idle_wire_count(&up), 0);
+
+        let up = upstream(
+            vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf".to_vec()],
+            false,
+        )
+        .await;
+        let (_, mut body) = pool
+            .send_bodiless(&up, &http::Method::GET, &head, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], b"half");
+        drop(body);
+        assert_eq!(pool.idle_wire_count(&up), 0);
     }
 }
