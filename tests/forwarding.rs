@@ -1,6 +1,7 @@
 //! What the upstream receives, and what the client gets back.
 
 use crate::common::*;
+use bytes::Bytes;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -464,4 +465,101 @@ async fn upstream_closing_idle_connections_never_fails_a_request() {
     assert!(ok >= 45, "only {ok} of 50 back-to-back requests succeeded");
     assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 5);
     task.abort();
+}
+
+/// An upstream speaking raw HTTP/1.1 on keep-alive connections, answering by path:
+/// a HEAD with a length and no body, a chunked body with a trailer, a 1 MB body, a
+/// response framed by both `Transfer-Encoding` and `Content-Length`, else `ok`.
+async fn raw_upstream() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end);
+                    let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                    let out: Vec<u8> = match path.as_str() {
+                        "/head" => b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n".to_vec(),
+                        "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n \r\n5;ext=1\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n".to_vec(),
+                        "/big" => {
+                            let mut v = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n".to_vec();
+                            v.extend((0..1_000_000u32).map(|i| b'a' + (i % 26) as u8));
+                            v
+                        }
+                        "/both" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec(),
+                        _ => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+                    };
+                    if s.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// The bodiless upstream path relays every response framing faithfully and keeps
+/// reusing its connection across them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_framings_are_relayed_faithfully() {
+    let (addr, accepted) = raw_upstream().await;
+    let mut a = api("raw", "/raw/", &format!("http://{addr}"));
+    a["proxy"]["strip_listen_path"] = json!(true);
+    let gw = TestGateway::start(Opts::apis(vec![a])).await;
+    let key = gw.create_key(key_for(&["raw"])).await;
+    let auth = [("Authorization", key.as_str())];
+
+    let r = gw.request("HEAD", "/raw/head", &auth, Bytes::new()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length").as_deref(), Some("5"));
+    assert!(r.body.is_empty());
+
+    let r = gw.get("/raw/chunked", &auth).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "hello world");
+    assert_eq!(r.header("content-length"), None);
+
+    let r = gw.get("/raw/big", &auth).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 1_000_000);
+    assert!(r
+        .body
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == b'a' + (i % 26) as u8));
+
+    // After all of the above on one connection, a plain answer is still the right one.
+    let r = gw.get("/raw/x", &auth).await;
+    assert_eq!(r.text(), "ok");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // Chunked wins over a conflicting length, which is not relayed; that connection is
+    // not reused.
+    let r = gw.get("/raw/both", &auth).await;
+    assert_eq!(r.text(), "hello");
+    assert_ne!(r.header("content-length").as_deref(), Some("3"));
+    let r = gw.get("/raw/x", &auth).await;
+    assert_eq!(r.text(), "ok");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
