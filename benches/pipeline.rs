@@ -62,17 +62,9 @@ fn bench(c: &mut Criterion) {
         .with_key(&f.key, "default", |n, s| (n.to_string(), s.clone()))
         .unwrap();
     c.bench_function("stage/grant (cached policy merge)", |b| {
-        b.iter(|| {
-            snap.grant(
-                black_box(&name),
-                stored.revision,
-                &stored.session,
-                &api.org_id,
-            )
-            .revision
-        })
+        b.iter(|| snap.grant(black_box(&name), &stored, &api.org_id).revision)
     });
-    let entry = snap.grant(&name, stored.revision, &stored.session, &api.org_id);
+    let entry = snap.grant(&name, &stored, &api.org_id);
     let grant = entry.grant.as_ref().unwrap().clone();
     c.bench_function("stage/allowed_urls (10 rules)", |b| {
         b.iter(|| {
@@ -105,7 +97,7 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("policy merge (3 policies, uncached)", |b| {
         b.iter_batched(
-            || stored.session.clone(),
+            || stored.session().unwrap(),
             |mut s| {
                 tollgate::policy::apply_policies(&mut s, &snap.policies, Some("default")).is_ok()
             },

@@ -223,7 +223,7 @@ fn resolve(
     state: &AppState,
     key: &str,
     query: Option<&str>,
-) -> Result<Option<(String, Arc<crate::store::StoredKey>)>, HashingDisabled> {
+) -> Result<Option<(String, crate::store::StoredKey)>, HashingDisabled> {
     let hashed = query_flag(query, "hashed").is_some_and(|v| v == "true" || v == "1");
     if hashed {
         if !state.config.hash_keys {
@@ -258,6 +258,20 @@ fn resolve(
         }
     }
     Ok(None)
+}
+
+const SAVE_FAILED: &str = "Failed to create key, ensure security settings are correct.";
+
+/// A stored key's session. Sessions are checked when they are loaded or stored, so
+/// this fails only if memory no longer matches that check; callers then refuse the
+/// request (500) rather than act on a guess.
+fn stored_session(stored: &crate::store::StoredKey) -> Option<Session> {
+    stored
+        .session()
+        .inspect_err(
+            |e| tracing::error!(reason = %e, "the stored session of a key cannot be decoded"),
+        )
+        .ok()
 }
 
 /// `?hashed=true` while `hash_keys` is off.
@@ -389,7 +403,13 @@ async fn add_key(
     let previous = state.store.get(&stored_name);
     // A past expiry cannot be set through this route: keep the previous one (0 when new).
     if session.expires > 1 && session.expires < now {
-        session.expires = previous.as_ref().map_or(0, |p| p.session.expires);
+        session.expires = match &previous {
+            None => 0,
+            Some(p) => match stored_session(p) {
+                Some(p) => p.expires,
+                None => return error(StatusCode::INTERNAL_SERVER_ERROR, SAVE_FAILED),
+            },
+        };
     }
     if previous.is_none() {
         apply_trial_period(state, &mut session, now);
@@ -458,9 +478,12 @@ async fn update_key(
         Ok(None) => return error(StatusCode::NOT_FOUND, "Key is not found"),
         Ok(Some(found)) => found,
     };
+    let Some(previous) = stored_session(&previous) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, SAVE_FAILED);
+    };
     let now = now_unix(state);
     if session.expires > 1 && session.expires < now {
-        session.expires = previous.session.expires;
+        session.expires = previous.expires;
     }
     let mut applied = session.clone();
     if let Err(e) = apply_for_save(state, &mut applied) {
@@ -476,11 +499,11 @@ async fn update_key(
             "Failed to create key, ensure security settings are correct.",
         );
     }
-    session.date_created = previous.session.date_created.clone();
+    session.date_created = previous.date_created;
     let suppress = query_flag(query, "suppress_reset").is_some_and(|v| v == "1");
     if suppress {
-        session.last_updated = previous.session.last_updated.clone();
-        session.quota_renews = previous.session.quota_renews;
+        session.last_updated = previous.last_updated;
+        session.quota_renews = previous.quota_renews;
     } else {
         session.last_updated = now.to_string();
     }
@@ -502,8 +525,10 @@ fn get_key(state: &Arc<AppState>, key: &str, query: Option<&str>) -> Response<Gw
         Ok(None) => return error(StatusCode::NOT_FOUND, "Key not found"),
         Ok(Some(found)) => found,
     };
+    let Some(mut session) = stored_session(&stored) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "Failed to retrieve key");
+    };
     let snap = state.snapshot.load();
-    let mut session = stored.session.clone();
     let context_org = query_flag(query, "api_id")
         .and_then(|id| snap.api_by_id(&id).map(|a| a.org_id.to_string()));
     if let Err(e) =
@@ -680,6 +705,21 @@ mod tests {
             !authorized("", Some(&HeaderValue::from_static(""))),
             "an empty secret never authorises"
         );
+    }
+
+    #[test]
+    fn a_stored_session_that_does_not_decode_is_not_shown_or_replaced() {
+        let f = crate::testkit::Fixture::new(1);
+        f.state.store.insert_unchecked(crate::store::StoredKey::new(
+            "defaultbrokenkey000001",
+            r#"{"org_id":"default","rate":"x"}"#,
+            u64::MAX,
+        ));
+        let r = get_key(&f.state, "brokenkey000001", Some("org_id=default"));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        // A working key next to it is unaffected.
+        let r = get_key(&f.state, &f.key, Some("org_id=default"));
+        assert_eq!(r.status(), StatusCode::OK);
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl AppState {
         &self,
         key: &str,
         org: &str,
-        found: impl FnOnce(&str, &Arc<crate::store::StoredKey>) -> R,
+        found: impl FnOnce(&str, &crate::store::StoredKey) -> R,
     ) -> Option<R> {
         let mut joined = [0u8; 512];
         let mut hashed = [0u8; 64];

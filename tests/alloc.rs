@@ -81,7 +81,7 @@ fn the_decision_path_does_not_allocate() {
         let name = format!("default{key}");
         let stored = f.state.store.get(&name).unwrap();
         let org = snap.api_by_id("bench-api").unwrap().org_id.clone();
-        let entry = snap.grant(&name, stored.revision, &stored.session, &org);
+        let entry = snap.grant(&name, &stored, &org);
         let limits = entry
             .grant
             .as_ref()

@@ -366,3 +366,45 @@ async fn serve_never_logs_raw_keys() {
         assert!(!log.contains(secret), "raw key {secret:?} logged:\n{log}");
     }
 }
+
+#[test]
+fn a_stored_session_that_does_not_decode_stops_serve_naming_file_and_line() {
+    // A hand edit that is valid JSON but not a valid session (a rate that is not a
+    // number) must stop the gateway, not be discovered by a request.
+    let (dir, conf) = valid_set();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let header = |kind: &str| {
+        format!("{{\"format\":\"tollgate-keystore\",\"version\":1,\"kind\":\"{kind}\",\"generation\":0,\"revision\":0}}\n")
+    };
+    std::fs::write(
+        data.join("snapshot.jsonl"),
+        header("snapshot") + "{\"op\":\"end\",\"records\":0}\n",
+    )
+    .unwrap();
+    let log = data.join("log.jsonl");
+    std::fs::write(
+        &log,
+        header("log")
+            + "{\"op\":\"put\",\"key\":\"defaultk1\",\"rev\":1,\"session\":{\"org_id\":\"default\"}}\n"
+            + "{\"op\":\"put\",\"key\":\"defaultk2\",\"rev\":2,\"session\":{\"org_id\":\"default\",\"rate\":\"x\"}}\n",
+    )
+    .unwrap();
+    let run = run_bin(
+        &["serve", "--config", &conf.display().to_string()],
+        dir.path(),
+    );
+    assert_ne!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    for needle in [
+        &log.display().to_string(),
+        "line 3",
+        "invalid session",
+        "rate",
+    ] {
+        assert!(
+            run.stderr.contains(needle),
+            "stderr does not mention {needle:?}:\n{}",
+            run.stderr
+        );
+    }
+}

@@ -9,6 +9,7 @@ pub mod apidef;
 pub mod json;
 pub mod policy;
 pub mod session;
+pub(crate) mod session_check;
 
 pub use apidef::ApiDefinition;
 pub use policy::{Partitions, Policy};

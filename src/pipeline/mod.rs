@@ -23,7 +23,7 @@ pub mod path;
 use crate::body::GwBody;
 use crate::error::{self, GatewayError, RateHeaders};
 use crate::limits::{QuotaDecision, RateDecision};
-use crate::snapshot::{Api, QuotaSpec, Snapshot};
+use crate::snapshot::{Api, GrantError, QuotaSpec, Snapshot};
 use crate::state::AppState;
 use http::{HeaderMap, Method, Request, Response, Version};
 use hyper::body::Incoming;
@@ -136,11 +136,17 @@ pub fn decide<'s>(
         return Err(GatewayError::KeyDenied);
     }
     let outcome = state.with_key(&key, &api.org_id, |name, stored| -> Result<(), GatewayError> {
-        let entry = snap.grant(name, stored.revision, &stored.session, &api.org_id);
+        let entry = snap.grant(name, stored, &api.org_id);
         let grant = match &entry.grant {
             Ok(g) => g,
-            Err(e) => {
+            Err(GrantError::Policy(e)) => {
                 tracing::info!(key = %crate::keys::fingerprint(&key), api = %api.id, reason = %e, "policies could not be applied");
+                return Err(GatewayError::KeyDenied);
+            }
+            Err(e @ GrantError::Session(_)) => {
+                if entry.first_report() {
+                    tracing::error!(key = %crate::keys::fingerprint(&key), api = %api.id, reason = %e, "refusing a key whose stored session is unusable");
+                }
                 return Err(GatewayError::KeyDenied);
             }
         };
@@ -330,7 +336,42 @@ fn check_api_rate(state: &AppState, api: &Api, now: i64) -> Result<(), GatewayEr
 
 #[cfg(test)]
 mod tests {
-    use super::strip_prefix;
+    use super::*;
+    use crate::store::StoredKey;
+
+    #[test]
+    fn a_key_whose_stored_session_does_not_decode_is_refused() {
+        let f = crate::testkit::Fixture::new(1);
+        let name = "defaultbrokenkey000001";
+        // Valid JSON with every policy it needs, but a rate that is not a number.
+        f.state.store.insert_unchecked(StoredKey::new(
+            name,
+            r#"{"org_id":"default","apply_policies":["tier-a"],"rate":"x"}"#,
+            u64::MAX,
+        ));
+        let snap = f.state.snapshot.load_full();
+        let canon = path::canonical("/api/users/1").unwrap();
+        let decide_with = |key: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::AUTHORIZATION, key.parse().unwrap());
+            decide(&f.state, &snap, &Method::GET, &headers, None, &canon).map(drop)
+        };
+        assert_eq!(decide_with(&f.key), Ok(()), "the fixture's own key works");
+        for _ in 0..3 {
+            let err = decide_with("brokenkey000001").unwrap_err();
+            assert_eq!(err, GatewayError::KeyDenied);
+            assert_eq!(err.status(), 403);
+            assert_eq!(err.message(), "Access to this API has been disallowed");
+        }
+        // Decoded once, kept as a refusal in the grant cache, and already reported.
+        let org = snap.api_by_id("bench-api").unwrap().org_id.clone();
+        let entry = snap.grant(name, &f.state.store.get(name).unwrap(), &org);
+        match &entry.grant {
+            Err(GrantError::Session(e)) => assert!(e.to_string().contains("rate"), "{e}"),
+            other => panic!("expected a session error, got {other:?}"),
+        }
+        assert!(!entry.first_report());
+    }
 
     #[test]
     fn listen_path_stripping() {

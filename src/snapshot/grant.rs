@@ -77,13 +77,13 @@ impl Grant {
     }
 }
 
-/// Applies the key's policies (tyk-compat §2) and compiles the result.
+/// Applies the key's policies (tyk-compat §2) to its (freshly decoded) session and
+/// compiles the result.
 pub fn build(
     snap: &Snapshot,
-    session: &Session,
+    mut s: Session,
     context_org: Option<&Arc<str>>,
 ) -> Result<Grant, ApplyError> {
-    let mut s = session.clone();
     policy::apply_policies(&mut s, &snap.policies, context_org.map(|o| &**o))?;
     Ok(compile(snap, &s))
 }

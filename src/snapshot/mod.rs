@@ -23,6 +23,7 @@ use dashmap::DashMap;
 pub use grant::{ApiGrant, Grant, Limits, QuotaSpec};
 use regex::Regex;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -85,7 +86,29 @@ impl PolicyLookup for Policies {
 pub struct GrantEntry {
     pub revision: u64,
     pub org: Arc<str>,
-    pub grant: Result<Arc<Grant>, crate::policy::ApplyError>,
+    pub grant: Result<Arc<Grant>, GrantError>,
+    /// Set by the first request that reports a `GrantError::Session`, so that a broken
+    /// key does not flood the log.
+    reported: AtomicBool,
+}
+
+impl GrantEntry {
+    /// True for the first caller only.
+    pub fn first_report(&self) -> bool {
+        !self.reported.swap(true, Ordering::Relaxed)
+    }
+}
+
+/// Why a key has no grant. Either way the key is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error(transparent)]
+    Policy(#[from] crate::policy::ApplyError),
+    /// The stored session does not decode. The store checks every session it loads
+    /// or stores, so this is a last line of defence: the key is refused, never
+    /// treated as having no limits.
+    #[error("the stored session cannot be decoded ({0})")]
+    Session(crate::model::json::DecodeError),
 }
 
 /// Everything compiled from one consistent set of files.
@@ -251,23 +274,31 @@ impl Snapshot {
         compiled
     }
 
-    /// The key's grant for an API of `org`: cached per (key revision, org) in this snapshot.
+    /// The key's grant for an API of `org`: cached per (key revision, org) in this
+    /// snapshot. The session is decoded only on a miss.
     pub fn grant(
         &self,
         storage_key: &str,
-        revision: u64,
-        session: &crate::model::Session,
+        stored: &crate::store::StoredKey,
         org: &Arc<str>,
     ) -> Arc<GrantEntry> {
+        let revision = stored.revision;
         if let Some(e) = self.grants.get(storage_key) {
             if e.revision == revision && e.org == *org {
                 return e.clone();
             }
         }
+        let grant = match stored.session() {
+            Ok(session) => grant::build(self, session, Some(org))
+                .map(Arc::new)
+                .map_err(GrantError::Policy),
+            Err(e) => Err(GrantError::Session(e)),
+        };
         let entry = Arc::new(GrantEntry {
             revision,
             org: org.clone(),
-            grant: grant::build(self, session, Some(org)).map(Arc::new),
+            grant,
+            reported: AtomicBool::new(false),
         });
         self.grants.insert(Box::from(storage_key), entry.clone());
         entry

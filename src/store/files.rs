@@ -33,15 +33,6 @@ pub(super) fn acquire_lock(dir: &Path) -> Result<File, StoreError> {
     Ok(file)
 }
 
-/// Reads a whole file; `None` when it does not exist.
-pub(super) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-    match fs::read(path) {
-        Ok(data) => Ok(Some(data)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::io("read", path, e)),
-    }
-}
-
 /// Makes renames and creations in `dir` durable.
 pub(super) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
@@ -85,26 +76,19 @@ pub(super) fn write_snapshot_tmp(
         .map_err(werr)?;
     let mut records = 0u64;
     let mut line = Vec::with_capacity(1024);
-    let mut session_json = Vec::with_capacity(1024);
     for name in shared.all_names() {
         line.clear();
-        if let Some(stored) = shared.keys.get(&name).map(|e| e.value().clone()) {
-            session_json.clear();
-            serde_json::to_writer(&mut session_json, &stored.session).map_err(|e| {
-                StoreError::Encode {
-                    dir: dir.to_path_buf(),
-                    reason: e.to_string(),
-                }
-            })?;
-            format::push_put(&mut line, &name, stored.revision, &session_json);
+        if let Some(stored) = shared.get(&name) {
+            // Already JSON, and already checked to decode: copied, not re-encoded.
+            format::push_put(&mut line, &name, stored.revision, stored.json().as_bytes());
             records += 1;
         }
-        if let Some(scopes) = shared.quotas.get(&name) {
-            for (scope, &(used, window_end)) in scopes.iter() {
+        shared.with_quotas(&name, |scopes| {
+            for (scope, &(used, window_end)) in scopes {
                 format::push_quota(&mut line, &name, scope, used, window_end);
                 records += 1;
             }
-        }
+        });
         out.write_all(&line).map_err(werr)?;
     }
     line.clear();

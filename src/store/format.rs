@@ -1,8 +1,10 @@
 //! Encoding and decoding of the JSON-lines records (see the module docs of `store`).
 
 use crate::model::json::from_value;
-use crate::model::Session;
+use crate::model::{session_check, Session};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The `format` member of every file header.
 pub(super) const FORMAT: &str = "tollgate-keystore";
@@ -53,21 +55,22 @@ pub(super) enum HeaderError {
 #[derive(Debug)]
 pub(super) enum Record {
     Put {
-        key: String,
+        key: Box<str>,
         rev: Option<u64>,
-        session: Box<Session>,
+        /// The session re-encoded as this build writes it.
+        session: String,
     },
     Del {
-        key: String,
+        key: Box<str>,
     },
     Quota {
-        key: String,
-        scope: String,
+        key: Box<str>,
+        scope: Box<str>,
         used: u64,
         window_end: i64,
     },
     QuotaDel {
-        key: String,
+        key: Box<str>,
     },
     /// Snapshot trailer: the number of records before it.
     End {
@@ -154,27 +157,80 @@ fn get_i64(obj: &Map<String, Value>, field: &str) -> Result<i64, String> {
     }
 }
 
-/// Fast path for the records the store writes itself (`{"op":"put",...}` with no nulls):
-/// one typed parse instead of a `Value` tree plus a second, path-tracking decode. Any
-/// line it does not accept goes through [`parse_record`], which gives the error messages.
-pub(super) fn fast_put(text: &[u8]) -> Option<Record> {
+/// A put record borrowed from its line.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct FastPut<'a> {
+    pub key: Cow<'a, str>,
+    pub rev: Option<u64>,
+    /// The session's JSON text, known to decode into a `Session`.
+    pub session: &'a str,
+}
+
+/// Fast path for put records exactly as [`push_put`] writes them (as every version of
+/// this store has): `{"op":"put","key":K,"rev":R,"session":S}` with no whitespace and
+/// no escapes in the key. The line is checked as strictly as a JSON parser would, and
+/// the session is walked against `Session`'s schema ([`session_check`]) but not
+/// decoded; its text is kept as is. Anything else, hand-written lines included, goes
+/// through [`parse_record`], which decides and gives the error messages.
+pub(super) fn fast_put(text: &[u8]) -> Option<FastPut<'_>> {
+    let rest = text.strip_prefix(br#"{"op":"put","key":""#)?;
+    // A quote, backslash or control character ends the fast path (the last two would
+    // need unescaping or are invalid JSON).
+    let key_len = rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    let (key, rest) = rest.split_at(key_len);
+    let rest = rest.strip_prefix(br#"","rev":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (rev, rest) = rest.split_at(digits);
+    // JSON has no leading zeros; the range check is `parse_record`'s to report.
+    if rev.is_empty() || (rev.len() > 1 && rev[0] == b'0') || rev.len() > 19 {
+        return None;
+    }
+    let rev = rev.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    if rev > MAX_REVISION {
+        return None;
+    }
+    let session = rest.strip_prefix(br#","session":"#)?.strip_suffix(b"}")?;
+    let session = std::str::from_utf8(session).ok()?;
+    // Kept as the text of a JSON object, without the whitespace a parser would skip.
+    let object = session.starts_with('{') && session.ends_with('}');
+    if !(object && session_check::certainly_decodes(session)) {
+        return None;
+    }
+    Some(FastPut {
+        key: Cow::Borrowed(std::str::from_utf8(key).ok()?),
+        rev: Some(rev),
+        session,
+    })
+}
+
+/// Put records that start like the store's own but differ after that (members
+/// reordered, spaces, no `rev`, escapes in the key: edited by hand). They keep their
+/// session text as the previous build's typed parse of such lines kept the decoded
+/// session: an unknown member set to `null`, for one, stays. The session must still
+/// certainly decode; anything else is for [`parse_record`].
+pub(super) fn loose_put(text: &[u8]) -> Option<FastPut<'_>> {
     #[derive(serde::Deserialize)]
-    struct Put {
-        key: String,
+    struct Put<'a> {
+        #[serde(borrow)]
+        key: Cow<'a, str>,
         rev: Option<u64>,
-        session: Session,
+        #[serde(borrow)]
+        session: &'a RawValue,
     }
     if !text.starts_with(br#"{"op":"put","#) {
         return None;
     }
-    let p: Put = serde_json::from_slice(text).ok()?;
-    if p.rev.is_some_and(|r| r > MAX_REVISION) {
+    let p: Put<'_> = serde_json::from_slice(text).ok()?;
+    let session = p.session.get();
+    if p.rev.is_some_and(|r| r > MAX_REVISION) || !session_check::certainly_decodes(session) {
         return None;
     }
-    Some(Record::Put {
+    Some(FastPut {
         key: p.key,
         rev: p.rev,
-        session: Box::new(p.session),
+        session,
     })
 }
 
@@ -201,23 +257,27 @@ pub(super) fn parse_record(v: Value) -> Result<Record, String> {
                 Some(_) => return Err("field \"session\" is not a JSON object".into()),
                 None => return Err("missing field \"session\"".into()),
             };
+            // Re-encoded (nulls dropped, members in order) so that the fast decode
+            // of `StoredKey::session` applies from now on.
+            let session = serde_json::to_string(&session)
+                .map_err(|e| format!("cannot re-encode session: {e}"))?;
             Ok(Record::Put {
-                key,
+                key: key.into(),
                 rev,
-                session: Box::new(session),
+                session,
             })
         }
         "del" => Ok(Record::Del {
-            key: take_string(&mut obj, "key")?,
+            key: take_string(&mut obj, "key")?.into(),
         }),
         "quota" => Ok(Record::Quota {
-            key: take_string(&mut obj, "key")?,
-            scope: take_string(&mut obj, "scope")?,
+            key: take_string(&mut obj, "key")?.into(),
+            scope: take_string(&mut obj, "scope")?.into(),
             used: get_u64(&obj, "used")?,
             window_end: get_i64(&obj, "window_end")?,
         }),
         "quota_del" => Ok(Record::QuotaDel {
-            key: take_string(&mut obj, "key")?,
+            key: take_string(&mut obj, "key")?.into(),
         }),
         "end" => Ok(Record::End {
             records: get_u64(&obj, "records")?,
@@ -291,52 +351,4 @@ pub(super) fn push_end(buf: &mut Vec<u8>, records: u64) {
     buf.extend_from_slice(b"{\"op\":\"end\",\"records\":");
     push_num(buf, records);
     buf.extend_from_slice(b"}\n");
-}
-
-/// One line of a file: 1-based number, byte offset, text without the newline.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Line<'a> {
-    pub no: u64,
-    pub start: usize,
-    pub text: &'a [u8],
-    /// Whether the line ends with `\n` (a final line without one is a torn write).
-    pub terminated: bool,
-}
-
-impl Line<'_> {
-    pub fn is_blank(&self) -> bool {
-        self.text.iter().all(u8::is_ascii_whitespace)
-    }
-}
-
-/// Splits file contents into lines.
-pub(super) fn lines(data: &[u8]) -> Vec<Line<'_>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut no = 1;
-    while start < data.len() {
-        let rest = &data[start..];
-        match rest.iter().position(|&b| b == b'\n') {
-            Some(n) => {
-                out.push(Line {
-                    no,
-                    start,
-                    text: &rest[..n],
-                    terminated: true,
-                });
-                start += n + 1;
-            }
-            None => {
-                out.push(Line {
-                    no,
-                    start,
-                    text: rest,
-                    terminated: false,
-                });
-                start = data.len();
-            }
-        }
-        no += 1;
-    }
-    out
 }

@@ -64,17 +64,47 @@
 //! if a compaction runs in between, the copied log is simply older than the
 //! snapshot and is discarded on restore (the other order can pair an old snapshot
 //! with a newer log, which `open` refuses).
+//!
+//! # In memory
+//!
+//! A key's session is kept as its JSON text, exactly as in the files (a
+//! [`StoredKey`]), not as a decoded [`Session`]: a decoded session is several hundred
+//! bytes of struct plus its strings and maps, and decoding a million of them (through
+//! `#[serde(flatten)]`, which buffers every member) made opening take seconds. A
+//! session is decoded when it is needed: on a grant-cache miss on the request path
+//! (`Snapshot::grant`, once per key revision and policy snapshot) and by the REST
+//! API. Compaction copies the text into the new snapshot without re-encoding it.
+//!
+//! Keys are indexed by name in a sharded table (`index.rs`); opening fills it on all
+//! cores (`load.rs`), with the same outcome as applying every line in turn.
+//!
+//! # Sessions that do not decode
+//!
+//! Opening still refuses a session that is valid JSON but not a valid `Session` (a
+//! hand edit such as `"rate":"x"`), naming the file and line, as when every session
+//! was decoded at open. Put records exactly as the store writes them are
+//! syntax-checked and walked against `Session`'s schema without building anything
+//! (`model::session_check`, which never accepts what the decoder would refuse); every
+//! other line, hand-written ones included, is decoded in full as before (nulls read
+//! as zero values) and kept re-encoded. `put` stores what `serde_json` encoded from
+//! a `Session`. So every session in memory decodes.
+//!
+//! Should one not decode anyway (memory no longer matching that check), nothing
+//! falls back to "no limits": the request path refuses the key as an unknown key
+//! is refused (403 `Access to this API has been disallowed`) and logs the reason
+//! once per cached grant; the REST API answers 500 rather than show or overwrite it.
 
 mod files;
 mod format;
+mod index;
 mod load;
 mod writer;
 
 #[cfg(test)]
 mod tests;
 
+use crate::model::json::DecodeError;
 use crate::model::Session;
-use dashmap::DashMap;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
@@ -84,12 +114,115 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use writer::{Ack, CrashPoint, Msg, Op};
 
-/// A stored key's session and the revision of the `put` that stored it.
-#[derive(Debug, Clone, PartialEq)]
+/// A stored key: its name, its session (kept as JSON text) and the revision of the
+/// `put` that stored it. Cloning it is cheap (one shared allocation) and never
+/// allocates.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
-    pub session: Session,
     /// Store-wide, strictly increasing across puts (and across restarts).
     pub revision: u64,
+    key_len: usize,
+    /// The key name, then the session exactly as in the files: what
+    /// `serde_json::to_vec(&session)` gave when it was stored, or the text read at
+    /// open. Held by the index itself (not behind a second pointer), so a lookup
+    /// reaches the key's bytes, and the count it increments, in one step.
+    data: Arc<str>,
+}
+
+impl StoredKey {
+    #[cfg(test)]
+    pub(crate) fn new(key: &str, json: &str, revision: u64) -> StoredKey {
+        Self::build(&mut String::new(), key, json, revision)
+    }
+
+    /// Builds a stored key with a buffer kept across calls (one allocation per key).
+    fn build(scratch: &mut String, key: &str, json: &str, revision: u64) -> StoredKey {
+        scratch.clear();
+        scratch.push_str(key);
+        scratch.push_str(json);
+        StoredKey {
+            revision,
+            key_len: key.len(),
+            data: Arc::from(scratch.as_str()),
+        }
+    }
+
+    /// The writer's copy of an encoded put. Index entries live as long as their key,
+    /// so they are allocated here, on the writer thread, next to each other rather
+    /// than among the short-lived allocations of whichever thread called `put`:
+    /// scattered entries made lookups among a million keys a quarter slower.
+    fn stored(encoded: &Encoded, revision: u64) -> StoredKey {
+        StoredKey {
+            revision,
+            key_len: encoded.key_len,
+            data: Arc::from(encoded.data.as_str()),
+        }
+    }
+
+    /// The key's (stored) name.
+    pub fn key(&self) -> &str {
+        // `key_len` is the length of the key this was built from: always a boundary.
+        self.data.get(..self.key_len).unwrap_or_default()
+    }
+
+    /// The session's JSON text.
+    pub fn json(&self) -> &str {
+        self.data.get(self.key_len..).unwrap_or_default()
+    }
+
+    /// Decodes the session. Every session loaded or stored is known to decode (see
+    /// the module docs), so an error here means memory no longer matches what was
+    /// checked; callers refuse the key rather than guess.
+    pub fn session(&self) -> Result<Session, DecodeError> {
+        let json = self.json();
+        // The direct decode is the common case; the `Value` route also accepts nulls
+        // (as the load path does) and names the failing field.
+        serde_json::from_str(json).or_else(|_| crate::model::json::decode(json.as_bytes()))
+    }
+}
+
+/// A put encoded by its caller (off the writer thread): the key name, then the
+/// session's JSON.
+pub(super) struct Encoded {
+    key_len: usize,
+    data: String,
+}
+
+impl Encoded {
+    fn new(key: &str, session: &Session) -> Result<Encoded, serde_json::Error> {
+        let mut data = Vec::with_capacity(key.len() + 128);
+        data.extend_from_slice(key.as_bytes());
+        serde_json::to_writer(&mut data, session)?;
+        let data = String::from_utf8(data).map_err(serde::ser::Error::custom)?;
+        Ok(Encoded {
+            key_len: key.len(),
+            data,
+        })
+    }
+
+    fn key(&self) -> &str {
+        self.data.get(..self.key_len).unwrap_or_default()
+    }
+
+    fn json(&self) -> &str {
+        self.data.get(self.key_len..).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("key", &self.key())
+            .field("revision", &self.revision)
+            .field("json", &self.json())
+            .finish()
+    }
+}
+
+impl index::Keyed for StoredKey {
+    fn key(&self) -> &str {
+        StoredKey::key(self)
+    }
 }
 
 /// Tuning knobs of [`KeyStore::open_with`].
@@ -211,66 +344,76 @@ impl StoreError {
 /// A key's quota records: scope → (used, window_end).
 type Scopes = BTreeMap<Box<str>, (u64, i64)>;
 
+/// The quota records of one key.
+struct QuotaEntry {
+    key: Box<str>,
+    scopes: Scopes,
+}
+
+impl index::Keyed for QuotaEntry {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 /// The in-memory index, shared by readers and the writer thread (its only mutator
 /// after open).
 #[derive(Default)]
 pub(crate) struct Shared {
-    keys: DashMap<Box<str>, Arc<StoredKey>>,
-    quotas: DashMap<Box<str>, Scopes>,
+    hasher: index::Hasher,
+    keys: index::Index<StoredKey>,
+    quotas: index::Index<QuotaEntry>,
     quota_count: AtomicUsize,
     /// Last revision made visible.
     revision: AtomicU64,
 }
 
 impl Shared {
-    fn put(&self, key: &str, session: Session, revision: u64) {
-        let stored = Arc::new(StoredKey { session, revision });
-        if let Some(mut slot) = self.keys.get_mut(key) {
-            *slot = stored;
-        } else {
-            self.keys.insert(key.into(), stored);
-        }
+    fn get(&self, key: &str) -> Option<StoredKey> {
+        self.keys.with(&self.hasher, key, StoredKey::clone)
+    }
+
+    fn has_key(&self, key: &str) -> bool {
+        self.keys.contains_key(&self.hasher, key)
+    }
+
+    fn put(&self, stored: StoredKey) {
+        self.keys.insert(&self.hasher, stored);
     }
 
     /// Removes the key and its quota records; returns whether the key existed.
     fn del(&self, key: &str) -> bool {
         self.del_quota(key);
-        self.keys.remove(key).is_some()
+        self.keys.remove(&self.hasher, key).is_some()
     }
 
     fn set_quota(&self, key: &str, scope: &str, used: u64, window_end: i64) {
-        let inserted = match self.quotas.get_mut(key) {
-            Some(mut scopes) => match scopes.get_mut(scope) {
-                Some(v) => {
-                    *v = (used, window_end);
-                    false
-                }
-                None => {
-                    scopes.insert(scope.into(), (used, window_end));
-                    true
-                }
-            },
-            None => {
-                self.quotas.insert(
-                    key.into(),
-                    BTreeMap::from([(Box::<str>::from(scope), (used, window_end))]),
-                );
-                true
-            }
+        let new = || QuotaEntry {
+            key: key.into(),
+            scopes: Scopes::new(),
         };
+        let inserted = self.quotas.upsert(&self.hasher, key, new, |e| {
+            e.scopes.insert(scope.into(), (used, window_end)).is_none()
+        });
         if inserted {
             self.quota_count.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn del_quota(&self, key: &str) {
-        if let Some((_, scopes)) = self.quotas.remove(key) {
-            self.quota_count.fetch_sub(scopes.len(), Ordering::Relaxed);
+        if let Some(e) = self.quotas.remove(&self.hasher, key) {
+            self.quota_count
+                .fetch_sub(e.scopes.len(), Ordering::Relaxed);
         }
     }
 
     fn has_quota(&self, key: &str) -> bool {
-        self.quotas.contains_key(key)
+        self.quotas.contains_key(&self.hasher, key)
+    }
+
+    /// Calls `f` with the key's quota records, if it has any.
+    fn with_quotas<R>(&self, key: &str, f: impl FnOnce(&Scopes) -> R) -> Option<R> {
+        self.quotas.with(&self.hasher, key, |e| f(&e.scopes))
     }
 
     /// Live records: keys plus quota records (what a snapshot would hold).
@@ -280,8 +423,9 @@ impl Shared {
 
     /// All key names (of sessions or quota records), sorted and deduplicated.
     fn all_names(&self) -> Vec<Box<str>> {
-        let mut names: Vec<Box<str>> = self.keys.iter().map(|e| e.key().clone()).collect();
-        names.extend(self.quotas.iter().map(|e| e.key().clone()));
+        let mut names: Vec<Box<str>> = Vec::with_capacity(self.keys.len());
+        self.keys.for_each(|e| names.push(e.key().into()));
+        self.quotas.for_each(|e| names.push(e.key.clone()));
         names.sort_unstable();
         names.dedup();
         names
@@ -304,7 +448,7 @@ impl std::fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyStore")
             .field("dir", &self.dir)
-            .field("keys", &self.shared.keys.len())
+            .field("keys", &self.len())
             .finish_non_exhaustive()
     }
 }
@@ -328,8 +472,8 @@ impl KeyStore {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
         let dir = dir.to_path_buf();
         let lock = files::acquire_lock(&dir)?;
-        let shared = Arc::new(Shared::default());
-        let loaded = load::load(&dir, &shared)?;
+        let (shared, loaded) = load::load(&dir)?;
+        let shared = Arc::new(shared);
         let (tx, rx) = mpsc::channel();
         let handle = writer::spawn(
             writer::Writer::new(dir.clone(), Arc::clone(&shared), loaded, options, crash_at),
@@ -352,11 +496,17 @@ impl KeyStore {
     }
 
     /// The key's session, if stored. Does not allocate.
-    pub fn get(&self, key: &str) -> Option<Arc<StoredKey>> {
-        self.shared.keys.get(key).map(|e| Arc::clone(e.value()))
+    pub fn get(&self, key: &str) -> Option<StoredKey> {
+        self.shared.get(key)
     }
 
-    /// Stores (or replaces) the key's session; durable on return. Returns the new revision.
+    /// Puts `stored` into memory only, unchecked: how tests get a session that does
+    /// not decode past the checks of `put` and `open`.
+    #[cfg(test)]
+    pub(crate) fn insert_unchecked(&self, stored: StoredKey) {
+        self.shared.put(stored);
+    }
+
     /// Stores many keys in one durable batch (one sync); returns the last revision.
     /// For bulk imports: a million keys load in seconds instead of one sync each.
     pub fn put_many(&self, items: Vec<(String, Session)>) -> Result<u64, StoreError> {
@@ -365,30 +515,23 @@ impl KeyStore {
         }
         let mut ops = Vec::with_capacity(items.len());
         for (key, session) in items {
-            let session_json = serde_json::to_vec(&session).map_err(|e| StoreError::Encode {
-                dir: self.dir.clone(),
-                reason: e.to_string(),
-            })?;
-            ops.push(Op::Put {
-                key: key.into(),
-                session: Box::new(session),
-                session_json,
-            });
+            ops.push(Op::Put(self.encode(&key, &session)?));
         }
         Ok(self.submit(ops)?.revision)
     }
 
+    /// Stores (or replaces) the key's session; durable on return. Returns the new revision.
     pub fn put(&self, key: &str, session: Session) -> Result<u64, StoreError> {
-        let session_json = serde_json::to_vec(&session).map_err(|e| StoreError::Encode {
+        let ack = self.submit(vec![Op::Put(self.encode(key, &session)?)])?;
+        Ok(ack.revision)
+    }
+
+    /// Encodes off the writer thread.
+    fn encode(&self, key: &str, session: &Session) -> Result<Encoded, StoreError> {
+        Encoded::new(key, session).map_err(|e| StoreError::Encode {
             dir: self.dir.clone(),
             reason: e.to_string(),
-        })?;
-        let ack = self.submit(vec![Op::Put {
-            key: key.into(),
-            session: Box::new(session),
-            session_json,
-        }])?;
-        Ok(ack.revision)
+        })
     }
 
     /// Removes the key and all its quota records; durable on return. Returns whether the key existed.
@@ -398,12 +541,10 @@ impl KeyStore {
 
     /// Stored key names, sorted.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self
-            .shared
+        let mut keys = Vec::with_capacity(self.len());
+        self.shared
             .keys
-            .iter()
-            .map(|e| e.key().to_string())
-            .collect();
+            .for_each(|e| keys.push(e.key().to_string()));
         keys.sort_unstable();
         keys
     }
@@ -442,17 +583,14 @@ impl KeyStore {
     /// The `(used, window_end)` of a key's quota scope.
     pub fn quota(&self, key: &str, scope: &str) -> Option<(u64, i64)> {
         self.shared
-            .quotas
-            .get(key)
-            .and_then(|s| s.get(scope).copied())
+            .with_quotas(key, |s| s.get(scope).copied())
+            .flatten()
     }
 
     /// All `(scope, used, window_end)` of a key, sorted by scope.
     pub fn quota_records_for(&self, key: &str) -> Vec<(String, u64, i64)> {
         self.shared
-            .quotas
-            .get(key)
-            .map(|s| {
+            .with_quotas(key, |s| {
                 s.iter()
                     .map(|(scope, &(u, w))| (scope.to_string(), u, w))
                     .collect()

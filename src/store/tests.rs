@@ -28,17 +28,13 @@ fn dump(store: &KeyStore) -> (BTreeMap<String, (Session, u64)>, Quotas) {
     let mut quotas = BTreeMap::new();
     for k in store.keys() {
         let s = store.get(&k).unwrap();
-        keys.insert(k.clone(), (s.session.clone(), s.revision));
+        keys.insert(k.clone(), (s.session().unwrap(), s.revision));
     }
-    for e in store.shared.quotas.iter() {
-        for (scope, v) in store
-            .quota_records_for(e.key())
-            .into_iter()
-            .map(|(s, u, w)| (s, (u, w)))
-        {
-            quotas.insert((e.key().to_string(), scope), v);
+    store.shared.quotas.for_each(|e| {
+        for (scope, &v) in &e.scopes {
+            quotas.insert((e.key.to_string(), scope.to_string()), v);
         }
-    }
+    });
     (keys, quotas)
 }
 
@@ -147,7 +143,7 @@ fn round_trip_across_reopen() {
 
         assert_eq!(store.keys(), ["alpha", "beta", "we\"ird\nkey\u{1}é"]);
         assert_eq!(store.len(), 3);
-        assert_eq!(store.get("alpha").unwrap().session, session(3));
+        assert_eq!(store.get("alpha").unwrap().session().unwrap(), session(3));
         assert_eq!(store.get("alpha").unwrap().revision, r3);
         assert_eq!(store.quota("alpha", "api1"), Some((7, 1_700_000_200)));
         assert_eq!(
@@ -258,7 +254,7 @@ fn concurrent_puts_are_durable() {
         for i in 0..PER {
             let key = format!("t{t}-{i}");
             assert_eq!(
-                store.get(&key).unwrap().session,
+                store.get(&key).unwrap().session().unwrap(),
                 session((t * PER + i) as i64)
             );
             assert_eq!(store.quota(&key, "q"), Some((i as u64, 0)));
@@ -539,7 +535,7 @@ fn crash_during_compaction(point: CrashPoint) {
     store.put("after", session(2)).unwrap();
     drop(store);
     let store = KeyStore::open(dir).unwrap();
-    assert_eq!(store.get("after").unwrap().session, session(2));
+    assert_eq!(store.get("after").unwrap().session().unwrap(), session(2));
     assert_eq!(store.len(), before.0.len() + 1);
 }
 
@@ -627,7 +623,7 @@ fn hand_written_records_without_rev_are_accepted() {
     let store = KeyStore::open(dir).unwrap();
     let a = store.get("a").unwrap();
     let b = store.get("b").unwrap();
-    assert_eq!(b.session.org_id, "o");
+    assert_eq!(b.session().unwrap().org_id, "o");
     assert!(b.revision > a.revision);
     assert!(store.put("c", session(2)).unwrap() > b.revision);
 }
@@ -763,6 +759,449 @@ fn put_many_is_one_durable_batch() {
     store.close().unwrap();
     let reopened = KeyStore::open(dir.path()).unwrap();
     assert_eq!(reopened.len(), 1000);
-    assert_eq!(reopened.get("bulk7").unwrap().session.rate, 7.0);
+    assert_eq!(reopened.get("bulk7").unwrap().session().unwrap().rate, 7.0);
     assert_eq!(reopened.put_many(Vec::new()).unwrap(), last);
+}
+
+// --- Sessions kept as JSON text; parallel open ---------------------------------------
+
+/// A header line for hand-built files.
+fn header_line(kind: &str, generation: u64, revision: u64) -> String {
+    format!("{{\"format\":\"tollgate-keystore\",\"version\":1,\"kind\":\"{kind}\",\"generation\":{generation},\"revision\":{revision}}}\n")
+}
+
+#[test]
+fn a_store_written_by_the_previous_build_opens_unchanged() {
+    // Written and then reopened by the build before sessions were kept as JSON text
+    // (see tests/fixtures/store-v1): a compacted snapshot, a log with deletes, quota
+    // records, escapes in a key, sessions with every field and unknown members.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fixture = |name: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/store-v1")
+            .join(name);
+        fs::read(path).unwrap()
+    };
+    fs::write(dir.join(format::SNAPSHOT), fixture("snapshot.jsonl")).unwrap();
+    fs::write(log_path(dir), fixture("log.jsonl")).unwrap();
+    let expected: serde_json::Value = serde_json::from_slice(&fixture("expected.json")).unwrap();
+
+    let store = KeyStore::open(dir).unwrap();
+    let keys = expected["keys"].as_object().unwrap();
+    assert_eq!(store.keys(), keys.keys().cloned().collect::<Vec<_>>());
+    for (name, want) in keys {
+        let stored = store.get(name).unwrap();
+        assert_eq!(
+            stored.revision,
+            want["revision"].as_u64().unwrap(),
+            "{name}"
+        );
+        // What the previous build held, serialised: the same text as in memory now,
+        // and the same text after a decode (what GET /tyk/keys/{key} serialises).
+        let text = want["session"].as_str().unwrap();
+        assert_eq!(stored.json(), text, "{name}");
+        let decoded = serde_json::to_string(&stored.session().unwrap()).unwrap();
+        assert_eq!(decoded, text, "{name}");
+        assert_eq!(stored.key(), name);
+    }
+    let mut quotas = Vec::new();
+    for k in ["k0", "k1", "k2", "k3", "k4", "quota-only", "rich"] {
+        for (scope, used, window_end) in store.quota_records_for(k) {
+            quotas.push(json!([k, scope, used, window_end]));
+        }
+    }
+    assert_eq!(json!(quotas), expected["quotas"]);
+    assert_eq!(store.revision(), expected["revision"].as_u64().unwrap());
+
+    // Compaction copies the session text: the snapshot it writes holds the same lines
+    // as the files did, and reopens to the same state.
+    let before = dump(&store);
+    drop(store);
+    let store = KeyStore::open_with(dir, small(1)).unwrap();
+    store.put("trigger", session(1)).unwrap();
+    store.close().unwrap();
+    let snapshot = fs::read_to_string(dir.join(format::SNAPSHOT)).unwrap();
+    for line in String::from_utf8(fixture("snapshot.jsonl"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains("\"op\":\"put\"") && !l.contains("\"key\":\"k0\""))
+    {
+        assert!(snapshot.contains(line), "{line} missing from\n{snapshot}");
+    }
+    let mut after = dump(&KeyStore::open(dir).unwrap());
+    after.0.remove("trigger");
+    assert_eq!(after, before);
+}
+
+#[test]
+fn the_fast_path_takes_exactly_what_the_store_writes() {
+    let mut line = Vec::new();
+    format::push_put(
+        &mut line,
+        "ké y",
+        42,
+        br#"{"rate":5,"meta_data":{"a":null}}"#,
+    );
+    let text = line.strip_suffix(b"\n").unwrap();
+    let p = format::fast_put(text).unwrap();
+    assert_eq!(
+        p,
+        format::FastPut {
+            key: "ké y".into(),
+            rev: Some(42),
+            session: r#"{"rate":5,"meta_data":{"a":null}}"#
+        }
+    );
+    let put = |key: &str, rev: &str, session: &str| {
+        format!(r#"{{"op":"put","key":"{key}","rev":{rev},"session":{session}}}"#)
+    };
+    assert!(format::fast_put(put("k", "0", "{}").as_bytes()).is_some());
+    assert!(format::fast_put(put("k", &MAX_REV.to_string(), "{}").as_bytes()).is_some());
+    for bad in [
+        put("k", "01", "{}"), // leading zero: not JSON
+        put("k", "-1", "{}"),
+        put("k", "1.0", "{}"),
+        put("k", &(MAX_REV + 1).to_string(), "{}"), // out of range
+        put("k", "18446744073709551616", "{}"),
+        put("k\\\"q", "1", "{}"), // escapes: unescaped elsewhere
+        put("k\u{1}", "1", "{}"), // raw control character
+        put("k", "1", "[]"),
+        put("k", "1", "{\"rate\":\"x\"}"),
+        put("k", "1", "{\"rate\":null}"), // decodes, but not here
+        put("k", "1", "{} "),
+        put("k", "1", "{}}"),
+        put("k", "1", "{\"a\":1e400}"),
+        format!("{} ", put("k", "1", "{}")),
+        r#"{"op":"put","key":"k","session":{},"rev":1}"#.to_string(),
+        r#"{"op":"put","key":"k","session":{}}"#.to_string(),
+        r#"{ "op":"put","key":"k","rev":1,"session":{}}"#.to_string(),
+    ] {
+        assert!(format::fast_put(bad.as_bytes()).is_none(), "{bad}");
+    }
+    // Invalid UTF-8 in the key or the session.
+    let mut raw = br#"{"op":"put","key":"k"#.to_vec();
+    raw.extend_from_slice(&[0xff, b'"']);
+    raw.extend_from_slice(br#","rev":1,"session":{}}"#);
+    assert!(format::fast_put(&raw).is_none());
+}
+
+const MAX_REV: u64 = i64::MAX as u64;
+
+#[test]
+fn a_session_that_does_not_decode_stops_the_open_naming_file_and_line() {
+    for (file, session, reason) in [
+        (
+            format::SNAPSHOT,
+            r#"{"rate":"x"}"#,
+            "invalid session: at rate",
+        ),
+        (
+            format::LOG,
+            r#"{"org_id":"o","access_rights":{"a":{"limit":{"quota_max":1.5}}}}"#,
+            "quota_max",
+        ),
+        (
+            format::LOG,
+            r#"{"access_rights":{"a":{"allowed_urls":[{"methods":"GET"}]}}}"#,
+            "methods",
+        ),
+        (
+            format::SNAPSHOT,
+            r#"{"meta_data":[1]}"#,
+            "invalid session: at meta_data",
+        ),
+        // Not even a `Value` (as before, a log's last such line would be a torn write).
+        (
+            format::SNAPSHOT,
+            r#"{"extra":1e400}"#,
+            "invalid JSON: number out of range",
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let put = format!("{{\"op\":\"put\",\"key\":\"b\",\"rev\":5,\"session\":{session}}}\n");
+        let ok = "{\"op\":\"put\",\"key\":\"a\",\"rev\":4,\"session\":{}}\n";
+        let (snapshot, log) = if file == format::SNAPSHOT {
+            (
+                format!(
+                    "{}{ok}{put}{{\"op\":\"end\",\"records\":2}}\n",
+                    header_line("snapshot", 0, 5)
+                ),
+                header_line("log", 0, 5),
+            )
+        } else {
+            (
+                format!(
+                    "{}{{\"op\":\"end\",\"records\":0}}\n",
+                    header_line("snapshot", 0, 0)
+                ),
+                format!("{}{ok}{put}", header_line("log", 0, 0)),
+            )
+        };
+        fs::write(dir.join(format::SNAPSHOT), snapshot).unwrap();
+        fs::write(log_path(dir), log).unwrap();
+        let msg = KeyStore::open(dir).unwrap_err().to_string();
+        assert!(
+            msg.contains(&dir.join(file).display().to_string())
+                && msg.contains("line 3")
+                && msg.contains(reason),
+            "{session}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn hand_written_sessions_are_decoded_in_full_and_kept_re_encoded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    drop(KeyStore::open(dir).unwrap());
+    append_raw(
+        &log_path(dir),
+        concat!(
+            // Nulls are "leave the zero value"; spaces and member order are free.
+            "{ \"session\": {\"rate\": null, \"per\": 2.0, \"org_id\": \"o\"}, \"key\": \"n\", \"op\": \"put\", \"rev\": 3 }\n",
+            // Accepted by the fast path as written: kept byte for byte.
+            "{\"op\":\"put\",\"key\":\"f\",\"rev\":4,\"session\":{\"per\":2.0,\"rate\":1}}\n",
+            // Starts like the store's own lines: kept as text, as the previous build
+            // kept the decoded session (the unknown member's null stays).
+            "{\"op\":\"put\",\"session\": {\"x\": null, \"rate\": 3}, \"key\":\"l\\u0041\"}\n",
+        )
+        .as_bytes(),
+    );
+    let store = KeyStore::open(dir).unwrap();
+    let l = store.get("lA").unwrap();
+    assert_eq!((l.json(), l.revision), (r#"{"x": null, "rate": 3}"#, 5));
+    assert_eq!(
+        serde_json::to_string(&l.session().unwrap()).unwrap(),
+        r#"{"rate":3,"x":null}"#
+    );
+    let n = store.get("n").unwrap();
+    assert_eq!(n.json(), r#"{"per":2,"org_id":"o"}"#);
+    assert_eq!(n.session().unwrap().per, 2.0);
+    let f = store.get("f").unwrap();
+    assert_eq!(f.json(), r#"{"per":2.0,"rate":1}"#);
+    assert_eq!(
+        serde_json::to_string(&f.session().unwrap()).unwrap(),
+        r#"{"rate":1,"per":2}"#
+    );
+}
+
+#[test]
+fn stored_keys_decode_on_demand() {
+    let s = StoredKey::new("k", r#"{"rate":5,"oauth_client_id":"x"}"#, 7);
+    assert_eq!((s.key(), s.revision), ("k", 7));
+    let session = s.session().unwrap();
+    assert_eq!(session.rate, 5.0);
+    assert_eq!(session.extra["oauth_client_id"], "x");
+    // Nulls decode as on the load path (the direct decode refuses them).
+    assert_eq!(
+        StoredKey::new("k", r#"{"rate":null}"#, 1)
+            .session()
+            .unwrap()
+            .rate,
+        0.0
+    );
+    let e = StoredKey::new("k", r#"{"rate":"x"}"#, 1)
+        .session()
+        .unwrap_err();
+    assert_eq!(e.path, "rate");
+    // What put stores decodes to what was put.
+    for s in [
+        session,
+        crate::model::session_check::tests::full_session(),
+        Session::default(),
+    ] {
+        let stored = StoredKey::stored(&Encoded::new("k", &s).unwrap(), 1);
+        assert_eq!(stored.json(), serde_json::to_string(&s).unwrap());
+        assert_eq!(stored.session().unwrap(), s);
+    }
+}
+
+/// A model of the store for the parallel-open test: what applying every line in
+/// order gives.
+#[derive(Default)]
+struct Model {
+    keys: BTreeMap<String, (String, u64)>,
+    quotas: Quotas,
+    revision: u64,
+}
+
+impl Model {
+    fn put(&mut self, key: &str, json: &str, rev: Option<u64>) {
+        let r = rev.unwrap_or(self.revision + 1);
+        self.revision = self.revision.max(r);
+        self.keys.insert(key.into(), (json.into(), r));
+    }
+    fn del(&mut self, key: &str) {
+        self.keys.remove(key);
+        self.quota_del(key);
+    }
+    fn quota_del(&mut self, key: &str) {
+        self.quotas.retain(|(k, _), _| k != key);
+    }
+}
+
+#[test]
+fn a_parallel_open_applies_every_line_in_file_order() {
+    // Many small jobs (see `load::MIN_BYTES_PER_THREAD` in tests): the records of one
+    // key are spread over jobs, with deletes, re-puts, puts without `rev` and blank
+    // lines between them.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut model = Model::default();
+    let mut snapshot = header_line("snapshot", 3, 0);
+    let mut records = 0;
+    for i in 0..40u64 {
+        let key = format!("key{i:02}");
+        let json = format!("{{\"quota_max\":{i}}}");
+        snapshot.push_str(&format!(
+            "{{\"op\":\"put\",\"key\":\"{key}\",\"rev\":{},\"session\":{json}}}\n",
+            i * 3
+        ));
+        model.put(&key, &json, Some(i * 3));
+        snapshot.push_str(&format!("{{\"op\":\"quota\",\"key\":\"{key}\",\"scope\":\"s\",\"used\":{i},\"window_end\":9}}\n"));
+        model.quotas.insert((key, "s".into()), (i, 9));
+        records += 2;
+    }
+    snapshot.push_str(&format!("\n{{\"op\":\"end\",\"records\":{records}}}\n\n"));
+    let mut log = header_line("log", 3, 200);
+    model.revision = model.revision.max(200);
+    for step in 0..600u64 {
+        let key = format!("key{:02}", (step * 7) % 50);
+        match step % 6 {
+            0 | 1 => {
+                let json = format!("{{\"rate\":{step}}}");
+                log.push_str(&format!(
+                    "{{\"op\":\"put\",\"key\":\"{key}\",\"rev\":{},\"session\":{json}}}\n",
+                    201 + step
+                ));
+                model.put(&key, &json, Some(201 + step));
+            }
+            2 => {
+                // Hand-written: no rev, spaces (the slow path).
+                log.push_str(&format!(
+                    "{{\"op\": \"put\", \"key\": \"{key}\", \"session\": {{\"per\": {step}}}}}\n\n"
+                ));
+                model.put(&key, &format!("{{\"per\":{step}}}"), None);
+            }
+            3 => {
+                log.push_str(&format!("{{\"op\":\"del\",\"key\":\"{key}\"}}\n"));
+                model.del(&key);
+            }
+            4 => {
+                log.push_str(&format!("{{\"op\":\"quota\",\"key\":\"{key}\",\"scope\":\"t{}\",\"used\":{step},\"window_end\":{step}}}\n", step % 4));
+                model
+                    .quotas
+                    .insert((key, format!("t{}", step % 4)), (step, step as i64));
+            }
+            _ => {
+                log.push_str(&format!("{{\"op\":\"quota_del\",\"key\":\"{key}\"}}\n"));
+                model.quota_del(&key);
+            }
+        }
+    }
+    fs::write(dir.join(format::SNAPSHOT), &snapshot).unwrap();
+    fs::write(log_path(dir), &log).unwrap();
+
+    let store = KeyStore::open(dir).unwrap();
+    let (keys, quotas) = dump(&store);
+    let got: BTreeMap<String, (String, u64)> = keys
+        .keys()
+        .map(|k| {
+            let s = store.get(k).unwrap();
+            (k.clone(), (s.json().to_string(), s.revision))
+        })
+        .collect();
+    assert_eq!(got, model.keys);
+    assert_eq!(quotas, model.quotas);
+    assert_eq!(store.revision(), model.revision);
+    assert_eq!(store.shared.live(), model.keys.len() + model.quotas.len());
+    // A new put continues after the highest revision.
+    assert_eq!(store.put("new", session(1)).unwrap(), model.revision + 1);
+}
+
+#[test]
+fn errors_are_reported_in_file_order_whatever_the_jobs() {
+    // A long file with two bad lines: the first one is reported, with its number.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut log = header_line("log", 0, 0);
+    for i in 0..300 {
+        match i {
+            100 => log.push_str("{\"op\":\"frobnicate\"}\n"),
+            250 => log.push_str("{not json\n"),
+            _ => log.push_str(&format!(
+                "{{\"op\":\"put\",\"key\":\"k{i}\",\"rev\":{},\"session\":{{}}}}\n",
+                i + 1
+            )),
+        }
+    }
+    fs::write(
+        dir.join(format::SNAPSHOT),
+        format!(
+            "{}{{\"op\":\"end\",\"records\":0}}\n",
+            header_line("snapshot", 0, 0)
+        ),
+    )
+    .unwrap();
+    fs::write(log_path(dir), &log).unwrap();
+    let msg = KeyStore::open(dir).unwrap_err().to_string();
+    assert!(
+        msg.contains("line 102") && msg.contains("unknown op"),
+        "{msg}"
+    );
+
+    // Bad JSON followed only by blank lines (in later jobs) is a torn final record.
+    let log = format!(
+        "{}{}{{\"op\":\"put\",\"key\":\n{}",
+        header_line("log", 0, 0),
+        (0..200)
+            .map(|i| format!(
+                "{{\"op\":\"put\",\"key\":\"k{i}\",\"rev\":{},\"session\":{{}}}}\n",
+                i + 1
+            ))
+            .collect::<String>(),
+        "\n   \n".repeat(100)
+    );
+    fs::write(log_path(dir), &log).unwrap();
+    let store = KeyStore::open(dir).unwrap();
+    assert_eq!(store.len(), 200);
+    assert_eq!(store.revision(), 200);
+    drop(store);
+    assert!(!fs::read_to_string(log_path(dir))
+        .unwrap()
+        .contains("\"key\":\n"));
+
+    // ... but not when a record follows, however far.
+    let log = format!(
+        "{}{{\"op\":\"put\",\"key\":\n{}{{\"op\":\"del\",\"key\":\"x\"}}\n",
+        header_line("log", 0, 0),
+        "\n".repeat(500)
+    );
+    fs::write(log_path(dir), &log).unwrap();
+    let msg = KeyStore::open(dir).unwrap_err().to_string();
+    assert!(
+        msg.contains("line 2") && msg.contains("before the last line"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn very_long_lines_and_keys_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let long_key = "k".repeat(5000);
+    let mut s = session(1);
+    s.meta_data
+        .insert("blob".into(), json!("x".repeat(100_000)));
+    {
+        let store = KeyStore::open(dir).unwrap();
+        store.put(&long_key, s.clone()).unwrap();
+        store.put("short", session(2)).unwrap();
+    }
+    let store = KeyStore::open(dir).unwrap();
+    assert_eq!(store.get(&long_key).unwrap().session().unwrap(), s);
+    assert_eq!(store.len(), 2);
 }

@@ -3,8 +3,7 @@
 use super::files;
 use super::format::{self, Header};
 use super::load::Loaded;
-use super::{Shared, StoreError, StoreOptions};
-use crate::model::Session;
+use super::{Encoded, Shared, StoreError, StoreOptions, StoredKey};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
@@ -18,12 +17,8 @@ const MAX_BATCH: usize = 4096;
 
 /// One mutation.
 pub(super) enum Op {
-    Put {
-        key: Box<str>,
-        session: Box<Session>,
-        /// The session already encoded by the caller (off the writer thread).
-        session_json: Vec<u8>,
-    },
+    /// Encoded by the caller; its revision is assigned here.
+    Put(Encoded),
     Del {
         key: Box<str>,
     },
@@ -181,19 +176,15 @@ impl Writer {
                 let mut ack = Ack::default();
                 for op in ops {
                     match op {
-                        Op::Put {
-                            key, session_json, ..
-                        } => {
+                        Op::Put(encoded) => {
                             rev += 1;
-                            format::push_put(buf, key, rev, session_json);
+                            format::push_put(buf, encoded.key(), rev, encoded.json().as_bytes());
                             lines += 1;
-                            exists.insert(key, true);
+                            exists.insert(encoded.key(), true);
                             ack.revision = rev;
                         }
                         Op::Del { key } => {
-                            let existed = *exists
-                                .entry(key)
-                                .or_insert_with(|| shared.keys.contains_key(&**key));
+                            let existed = *exists.entry(key).or_insert_with(|| shared.has_key(key));
                             let has_quota =
                                 *quotas.entry(key).or_insert_with(|| shared.has_quota(key));
                             if existed || has_quota {
@@ -239,9 +230,9 @@ impl Writer {
         for ((ops, reply), ack) in batch.drain(..).zip(acks) {
             for op in ops {
                 match op {
-                    Op::Put { key, session, .. } => {
+                    Op::Put(encoded) => {
                         self.revision += 1;
-                        self.shared.put(&key, *session, self.revision);
+                        self.shared.put(StoredKey::stored(&encoded, self.revision));
                     }
                     Op::Del { key } => {
                         self.shared.del(&key);
