@@ -2,7 +2,9 @@
 //! keys, and snapshot build (read + compile) time at 10k policies. Prints one line each.
 //!
 //! `cargo bench --bench scale` (about a minute and ~2 GiB of memory at 1M keys).
-//! `SCALE_KEYS=100000 cargo bench --bench scale` for a quicker run.
+//! `SCALE_KEYS=100000 cargo bench --bench scale` for a quicker run. `SCALE_RICH=1`
+//! stores a fuller session (~500 bytes of JSON: access rights for two APIs, URL
+//! rules, metadata, tags) instead of a key that only lists its policies.
 
 use std::time::Instant;
 use tollgate::model::Session;
@@ -31,10 +33,27 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let session = Session {
-        org_id: "default".into(),
-        apply_policies: vec!["pol-std".into()],
-        ..Default::default()
+    let session: Session = if std::env::var_os("SCALE_RICH").is_some() {
+        serde_json::from_value(serde_json::json!({
+            "rate": 100, "per": 1, "quota_max": 10000, "quota_renewal_rate": 3600,
+            "org_id": "default", "apply_policies": ["pol-std"],
+            "access_rights": {
+                "api1": {"api_name": "One", "api_id": "api1", "versions": ["Default"],
+                         "limit": {"rate": 10, "per": 1}},
+                "api2": {"api_name": "Two", "api_id": "api2", "versions": ["Default"],
+                         "allowed_urls": [{"url": "/x", "methods": ["GET"]}]}
+            },
+            "meta_data": {"user": "alice"}, "tags": ["a", "b"], "alias": "alice",
+            "date_created": "2025-01-01T00:00:00Z", "last_updated": "1767225600",
+            "basic_auth_data": {"password": ""}
+        }))
+        .unwrap()
+    } else {
+        Session {
+            org_id: "default".into(),
+            apply_policies: vec!["pol-std".into()],
+            ..Default::default()
+        }
     };
 
     let before = rss_bytes();

@@ -82,12 +82,13 @@
 //!
 //! Opening still refuses a session that is valid JSON but not a valid `Session` (a
 //! hand edit such as `"rate":"x"`), naming the file and line, as when every session
-//! was decoded at open. Put records exactly as the store writes them are
-//! syntax-checked and walked against `Session`'s schema without building anything
-//! (`model::session_check`, which never accepts what the decoder would refuse); every
-//! other line, hand-written ones included, is decoded in full as before (nulls read
-//! as zero values) and kept re-encoded. `put` stores what `serde_json` encoded from
-//! a `Session`. So every session in memory decodes.
+//! was decoded at open. The session of a put record is syntax-checked and walked
+//! against `Session`'s schema without building anything (`model::session_check`,
+//! which never accepts what the decoder would refuse) and kept as written; one it
+//! cannot vouch for (nulls, say, in a hand-written line) is decoded in full as
+//! before (nulls read as zero values) and kept re-encoded, or refused with the
+//! decoder's message. `put` stores what `serde_json` encoded from a `Session`. So
+//! every session in memory decodes.
 //!
 //! Should one not decode anyway (memory no longer matching that check), nothing
 //! falls back to "no limits": the request path refuses the key as an unknown key
