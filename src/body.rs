@@ -20,8 +20,7 @@ pin_project_lite::pin_project! {
     pub struct Streamed {
         #[pin]
         inner: Incoming,
-        timer: Option<Pin<Box<Sleep>>>,
-        idle: Duration,
+        timer: IdleTimer,
         // The upstream connection: back to the pool once the body has ended, closed
         // (dropped) if the body is abandoned or fails.
         lease: Option<Lease>,
@@ -42,10 +41,39 @@ impl Streamed {
     pub fn new(inner: Incoming, idle: Duration, lease: Option<Lease>) -> Self {
         Streamed {
             inner,
-            timer: None,
-            idle,
+            timer: IdleTimer::new(idle),
             lease,
         }
+    }
+}
+
+/// The idle timeout of a streamed upstream body. Armed only when the body actually has
+/// to wait: most small bodies arrive with the headers, and registering a timer per
+/// response is measurable under load.
+pub struct IdleTimer {
+    timer: Option<Pin<Box<Sleep>>>,
+    idle: Duration,
+}
+
+impl IdleTimer {
+    pub fn new(idle: Duration) -> Self {
+        IdleTimer { timer: None, idle }
+    }
+
+    /// A frame arrived: the wait starts over.
+    pub fn progressed(&mut self) {
+        if let Some(t) = self.timer.as_mut() {
+            t.as_mut().reset(Instant::now() + self.idle);
+        }
+    }
+
+    /// The body is waiting: ready (with the timeout) once it has waited too long.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Duration> {
+        let idle = self.idle;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        timer.as_mut().poll(cx).map(|()| idle)
     }
 }
 
@@ -110,9 +138,7 @@ impl Body for GwBody {
                 let s = inner.project();
                 match s.inner.poll_frame(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
-                        if let Some(t) = s.timer.as_mut() {
-                            t.as_mut().reset(Instant::now() + *s.idle);
-                        }
+                        s.timer.progressed();
                         Poll::Ready(Some(Ok(frame)))
                     }
                     Poll::Ready(Some(Err(e))) => {
@@ -126,19 +152,10 @@ impl Body for GwBody {
                         }
                         Poll::Ready(None)
                     }
-                    Poll::Pending => {
-                        let idle = *s.idle;
-                        let timer = s
-                            .timer
-                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-                        match timer.as_mut().poll(cx) {
-                            Poll::Ready(()) => {
-                                s.lease.take();
-                                Poll::Ready(Some(Err(BodyError::Idle(idle))))
-                            }
-                            Poll::Pending => Poll::Pending,
-                        }
-                    }
+                    Poll::Pending => s.timer.poll_expired(cx).map(|idle| {
+                        s.lease.take();
+                        Some(Err(BodyError::Idle(idle)))
+                    }),
                 }
             }
         }

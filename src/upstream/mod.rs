@@ -51,14 +51,10 @@ const REPLAY_IF_IDLE_FOR: Duration = Duration::from_millis(100);
 /// the reactor has not reported it readable (an upstream's keep-alive timeout).
 const PROBE_IF_IDLE_FOR: Duration = REPLAY_IF_IDLE_FOR;
 
-/// A copy of the head of a request that can be sent twice safely: an idempotent method
-/// and no body (RFC 9110 §9.2.2; the methods Go's transport replays).
+/// A copy of the head of a request that can be sent twice safely: a replayable method
+/// ([`is_replayable`]) and no body.
 fn replayable_head(req: &Request<UpBody>) -> Option<http::request::Parts> {
-    let idempotent = matches!(
-        *req.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    );
-    if !idempotent || !req.body().is_end_stream() {
+    if !is_replayable(req.method()) || !req.body().is_end_stream() {
         return None;
     }
     let mut head = Request::new(());
@@ -91,16 +87,50 @@ impl UpstreamError {
 pub mod wire;
 
 struct Idle<C = Sender> {
-    sender: C,
+    conn: C,
     since: Instant,
+}
+
+type IdleMap<C> = HashMap<Box<str>, VecDeque<Idle<C>>, foldhash::fast::RandomState>;
+
+/// Moves the entries of `list` idle longer than `timeout` (the oldest, at the front)
+/// into `out`, to be closed once the pool's lock is released.
+fn pop_expired<C>(
+    list: &mut VecDeque<Idle<C>>,
+    now: Instant,
+    timeout: Duration,
+    out: &mut Vec<Idle<C>>,
+) {
+    while list
+        .front()
+        .is_some_and(|i| now.duration_since(i.since) > timeout)
+    {
+        out.extend(list.pop_front());
+    }
+}
+
+/// Adds a returned connection to its authority's list; hands it back (to be closed)
+/// when the list is full.
+fn push_idle<C>(map: &mut IdleMap<C>, key: &Authority, idle: Idle<C>) -> Option<Idle<C>> {
+    match map.get_mut(key.as_str()) {
+        Some(list) if list.len() >= MAX_IDLE_PER_HOST => Some(idle),
+        Some(list) => {
+            list.push_back(idle);
+            None
+        }
+        None => {
+            map.insert(key.as_str().into(), VecDeque::from([idle]));
+            None
+        }
+    }
 }
 
 struct Idles {
     /// Keyed by the authority's text: hashing an `Authority` lowercases it byte by byte
     /// with SipHash, a measurable share of a proxied request.
-    by_authority: HashMap<Box<str>, VecDeque<Idle>, foldhash::fast::RandomState>,
+    by_authority: IdleMap<Sender>,
     /// Sockets for [`wire`] exchanges, most recently returned last.
-    wire: HashMap<Box<str>, VecDeque<Idle<wire::Conn>>, foldhash::fast::RandomState>,
+    wire: IdleMap<wire::Conn>,
     last_sweep: Instant,
 }
 
@@ -227,32 +257,24 @@ impl Pool {
     /// The most recently returned ready connection; closed and expired ones are dropped,
     /// ones not yet ready (still finishing their last exchange) stay for later.
     fn checkout(&self, key: &Authority) -> Option<(Sender, Duration)> {
+        let now = Instant::now();
         let mut dropped = Vec::new();
         let found = {
             let mut idles = self.lock();
             let list = idles.by_authority.get_mut(key.as_str())?;
-            if list
-                .front()
-                .is_some_and(|i| i.since.elapsed() > self.inner.idle_timeout)
-            {
-                let now = Instant::now();
-                while list
-                    .front()
-                    .is_some_and(|i| now.duration_since(i.since) > self.inner.idle_timeout)
-                {
-                    dropped.extend(list.pop_front());
-                }
-            }
+            pop_expired(list, now, self.inner.idle_timeout, &mut dropped);
             let mut found = None;
             let mut i = list.len();
             while i > 0 {
                 i -= 1;
                 let Some(entry) = list.get(i) else { break };
-                if entry.sender.is_ready() {
-                    found = list.remove(i).map(|e| (e.sender, e.since.elapsed()));
+                if entry.conn.is_ready() {
+                    found = list
+                        .remove(i)
+                        .map(|e| (e.conn, now.duration_since(e.since)));
                     break;
                 }
-                if entry.sender.is_closed() {
+                if entry.conn.is_closed() {
                     dropped.extend(list.remove(i));
                 }
             }
@@ -271,7 +293,7 @@ impl Pool {
         idles.last_sweep = now;
         let timeout = self.inner.idle_timeout;
         idles.by_authority.retain(|_, list| {
-            list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) <= timeout);
+            list.retain(|i| !i.conn.is_closed() && now.duration_since(i.since) <= timeout);
             !list.is_empty()
         });
         idles.wire.retain(|_, list| {
@@ -285,23 +307,17 @@ impl Pool {
             return;
         }
         let now = Instant::now();
-        let idle = Idle { sender, since: now };
-        let mut dropped = Vec::new();
-        {
+        let idle = Idle {
+            conn: sender,
+            since: now,
+        };
+        let refused = {
             let mut idles = self.lock();
             self.sweep(&mut idles, now);
-            match idles.by_authority.get_mut(key.as_str()) {
-                Some(list) if list.len() >= MAX_IDLE_PER_HOST => dropped.push(idle),
-                Some(list) => list.push_back(idle),
-                None => {
-                    idles
-                        .by_authority
-                        .insert(key.as_str().into(), VecDeque::from([idle]));
-                }
-            }
-        }
-        // Closing connections (dropping senders) happens outside the lock.
-        drop(dropped);
+            push_idle(&mut idles.by_authority, &key, idle)
+        };
+        // Closing a connection (dropping its sender) happens outside the lock.
+        drop(refused);
     }
 
     /// Sends a request without a body (`head` from [`wire::encode_head`]) over a pooled
@@ -359,22 +375,17 @@ impl Pool {
             let candidate = {
                 let mut idles = self.lock();
                 let list = idles.wire.get_mut(key.as_str())?;
-                while list
-                    .front()
-                    .is_some_and(|i| now.duration_since(i.since) > self.inner.idle_timeout)
-                {
-                    expired.extend(list.pop_front());
-                }
+                pop_expired(list, now, self.inner.idle_timeout, &mut expired);
                 list.pop_back()
             };
             let Some(mut idle) = candidate else {
                 break None;
             };
             if idle
-                .sender
+                .conn
                 .is_reusable(now.duration_since(idle.since) >= PROBE_IF_IDLE_FOR)
             {
-                break Some(idle.sender);
+                break Some(idle.conn);
             }
         };
         drop(expired);
@@ -383,24 +394,13 @@ impl Pool {
 
     fn put_wire(&self, key: Authority, conn: wire::Conn) {
         let now = Instant::now();
-        let idle = Idle {
-            sender: conn,
-            since: now,
+        let idle = Idle { conn, since: now };
+        let refused = {
+            let mut idles = self.lock();
+            self.sweep(&mut idles, now);
+            push_idle(&mut idles.wire, &key, idle)
         };
-        let mut idles = self.lock();
-        self.sweep(&mut idles, now);
-        match idles.wire.get_mut(key.as_str()) {
-            Some(list) if list.len() >= MAX_IDLE_PER_HOST => {
-                drop(idles);
-                drop(idle);
-            }
-            Some(list) => list.push_back(idle),
-            None => {
-                idles
-                    .wire
-                    .insert(key.as_str().into(), VecDeque::from([idle]));
-            }
-        }
+        drop(refused);
     }
 
     /// Idle [`wire`] sockets held for `key` (for tests).

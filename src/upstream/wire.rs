@@ -14,7 +14,7 @@
 //! body runs to close. A connection is reused only when the response said nothing
 //! against keep-alive, was framed by length or chunks, and left no stray bytes.
 
-use crate::body::BodyError;
+use crate::body::{BodyError, IdleTimer};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
@@ -25,7 +25,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, Sleep};
 
 /// Largest response head accepted (as hyper's server side: `max_buf_size`).
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -426,15 +425,14 @@ enum State {
 }
 
 /// A response body read straight off the upstream connection, with an idle timeout
-/// (armed only when the body has to wait, as in [`crate::body`]). The connection goes
+/// ([`IdleTimer`]). The connection goes
 /// back through `release` at the end, or is closed if the body is abandoned or broken.
 pub struct WireBody {
     conn: Option<Conn>,
     state: State,
     keep_alive: bool,
     release: Option<super::WireReturn>,
-    timer: Option<Pin<Box<Sleep>>>,
-    idle: Duration,
+    timer: IdleTimer,
     trailer_bytes: usize,
 }
 
@@ -460,8 +458,7 @@ impl WireBody {
             state,
             keep_alive: head.keep_alive && head.framing != Framing::UntilClose,
             release: Some(release),
-            timer: None,
-            idle,
+            timer: IdleTimer::new(idle),
             trailer_bytes: 0,
         };
         body.finish_if_done();
@@ -594,9 +591,7 @@ impl Body for WireBody {
                 Err(e) => return this.fail(e),
                 Ok(Some(data)) => {
                     this.finish_if_done();
-                    if let Some(t) = this.timer.as_mut() {
-                        t.as_mut().reset(Instant::now() + this.idle);
-                    }
+                    this.timer.progressed();
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Ok(None) if this.state == State::Done => {
@@ -618,18 +613,11 @@ impl Body for WireBody {
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return this.fail(e.into()),
                 Poll::Pending => {
-                    let idle = this.idle;
-                    let timer = this
-                        .timer
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-                    return match timer.as_mut().poll(cx) {
-                        Poll::Ready(()) => {
-                            this.conn = None;
-                            this.state = State::Done;
-                            Poll::Ready(Some(Err(BodyError::Idle(idle))))
-                        }
-                        Poll::Pending => Poll::Pending,
-                    };
+                    return this.timer.poll_expired(cx).map(|idle| {
+                        this.conn = None;
+                        this.state = State::Done;
+                        Some(Err(BodyError::Idle(idle)))
+                    });
                 }
             }
         }
