@@ -413,7 +413,8 @@ async fn invalid_files_exit_2_before_any_network_call() {
         "id: Bad\nname: Bad\nrateLimit: {requests: 10, per: 1h30m}\nquota: {limit: 5, period: 10w}\nkeyTTL: -1\naccess:\n  - {name: a, id: b}\n",
     )
     .unwrap();
-    // An unreachable URL: validation must fail first, and with every problem listed.
+    // An unreachable URL, and no well-formed selector to resolve: every problem is
+    // listed without a network call.
     let url = format!("http://{}", refused_addr());
     let r = tg_full(
         &ws,
@@ -455,6 +456,225 @@ async fn invalid_files_exit_2_before_any_network_call() {
     assert_code(&r, 2, "apply without -f");
     let r = tg_full(&ws, &["policy", "frobnicate"], &[], None).await;
     assert_code(&r, 2, "unknown subcommand");
+}
+
+/// `GET /api/portal/policies` with the secret: the policies on page 1.
+async fn portal_list(gw: &TestGateway) -> Vec<Value> {
+    let r = gw
+        .request(
+            "GET",
+            "/api/portal/policies",
+            &[("authorization", SECRET)],
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["Data"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_id_duration_and_selector_problems_are_reported_in_one_run() {
+    let up = MockUpstream::start().await;
+    let gw = gateway(&up).await;
+    let ws = Ws::new();
+    // Three independent problems: an invalid id, a bad duration, an unresolved name
+    // (next to a selector that resolves).
+    std::fs::write(
+        ws.path().join("three.yaml"),
+        "id: Gold-Plan\nname: Gold\nquota:\n  limit: 10\n  period: 1h30m\naccess:\n  - name: user-api\n  - name: admin-api\n",
+    )
+    .unwrap();
+    let r = tg(&ws, &gw, &["policy", "apply", "-f", "three.yaml", "--json"]).await;
+    assert_code(&r, 2, "three problems");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "three.yaml:1:5: id: uppercase letters are not allowed in \"Gold-Plan\"; use lowercase letters, digits, '.', '-' and '_'",
+            "three.yaml:5:11: quota.period: invalid duration \"1h30m\": mixed units are not allowed; use a single unit (e.g. 90m)",
+            "three.yaml:7:5: access[0].name: no API found for name \"user-api\". Did you mean: users-api (users), orders-api (orders), admin-api (admin)?",
+            "3 problems found; nothing was applied",
+        ],
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, "", "problems go to stderr, even with --json");
+    assert_eq!(
+        portal_list(&gw).await,
+        Vec::<Value>::new(),
+        "nothing written"
+    );
+
+    // Schema problems inside access entries sit beside the resolution problems of
+    // the entries that are well-formed, with their own indices.
+    std::fs::write(
+        ws.path().join("mixed.yaml"),
+        "id: mixed\nname: Mixed\nkeyTTL: 10w\naccess:\n  - {name: users-api, id: users}\n  - listenPath: /order/\n    versoins: [v1]\n  - tags: [internal]\n",
+    )
+    .unwrap();
+    let r = tg(&ws, &gw, &["policy", "apply", "-f", "mixed.yaml"]).await;
+    assert_code(&r, 2, "mixed problems");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", r.stderr);
+    assert!(
+        lines[0].starts_with("mixed.yaml:3:9: keyTTL: invalid duration \"10w\""),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        lines[1].starts_with("mixed.yaml:5:5: access[0]: exactly one of"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        lines[2],
+        "mixed.yaml:7:5: access[1].versoins: unknown field; did you mean `versions`?"
+    );
+    assert!(
+        lines[3].starts_with("mixed.yaml:6:5: access[1].listenPath: no API found for listen path \"/order/\". Did you mean: /orders/ (orders)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(lines[4], "4 problems found; nothing was applied");
+    assert_eq!(portal_get(&gw, "mixed").await.0, 404, "nothing written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_problems_are_still_reported_when_the_gateway_is_out_of_reach() {
+    let ws = Ws::new();
+    std::fs::write(
+        ws.path().join("bad.yaml"),
+        "id: Bad\nname: Bad\nquota: {limit: 5, period: 10w}\naccess:\n  - name: users-api\n",
+    )
+    .unwrap();
+    let problems = [
+        "bad.yaml:1:5: id: uppercase letters are not allowed in \"Bad\"; use lowercase letters, digits, '.', '-' and '_'",
+        "bad.yaml:3:27: quota.period: invalid duration \"10w\": unknown unit \"w\"; expected an integer with an optional unit s, m, h or d (e.g. 60, 60s, 1m, 24h, 30d)",
+    ];
+    // Unreachable: the file's own problems (exit 2), and a line saying the selectors
+    // were not checked, and why.
+    let dead = format!("http://{}", refused_addr());
+    let r = tg_full(
+        &ws,
+        &["policy", "apply", "-f", "bad.yaml", "--url", &dead],
+        &[("TOLLGATE_SECRET", SECRET)],
+        None,
+    )
+    .await;
+    assert_code(&r, 2, "local problems, unreachable gateway");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", r.stderr);
+    assert_eq!(lines[..2], problems, "{}", r.stderr);
+    assert!(
+        lines[2].starts_with(&format!(
+            "bad.yaml: access selectors were not checked against the gateway: cannot reach {dead}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(lines[3], "2 problems found; nothing was applied");
+
+    // No gateway configured at all: the same, with the reason.
+    let r = tg_full(&ws, &["policy", "apply", "-f", "bad.yaml"], &[], None).await;
+    assert_code(&r, 2, "local problems, no gateway configured");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", r.stderr);
+    assert_eq!(lines[..2], problems, "{}", r.stderr);
+    assert!(
+        lines[2].starts_with(
+            "bad.yaml: access selectors were not checked against the gateway: no gateway URL"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_durations_mean_a_quota_that_never_renews_and_keys_that_never_expire() {
+    let up = MockUpstream::start().await;
+    let gw = gateway(&up).await;
+    let ws = Ws::new();
+    // `period: 0` (and `per: 0`, which disables the rate limit), then `period: "0"`.
+    std::fs::write(
+        ws.path().join("never.yaml"),
+        "id: never\nname: Never\nrateLimit: {requests: 1, per: 0}\nquota: {limit: 10, period: 0}\nkeyTTL: \"0\"\naccess: [{name: users-api}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ws.path().join("never-str.yaml"),
+        "id: never-str\nname: Never (string)\nquota:\n  limit: 10\n  period: \"0\"\nkeyTTL: \"0\"\naccess: [{name: users-api}]\n",
+    )
+    .unwrap();
+    for (file, id) in [("never.yaml", "never"), ("never-str.yaml", "never-str")] {
+        let r = tg(&ws, &gw, &["policy", "apply", "-f", file]).await;
+        assert_code(&r, 0, file);
+        assert!(
+            r.stderr.contains(&format!("created policy {id}")),
+            "{}",
+            r.stderr
+        );
+        let (status, p) = portal_get(&gw, id).await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["quota_max"], json!(10), "{id}");
+        assert_eq!(p["quota_renewal_rate"], json!(0), "{id}");
+        assert_eq!(p["key_expires_in"], json!(0), "{id}");
+        assert_eq!((&p["rate"], &p["per"]), (&json!(0), &json!(0)), "{id}");
+
+        // get shows the zero period, and its output re-applies unchanged.
+        let r = tg(&ws, &gw, &["policy", "get", id]).await;
+        assert_code(&r, 0, "get");
+        assert!(
+            r.stdout
+                .contains("quota:\n  limit: 10\n  period: \"0\"\nkeyTTL: \"0\"\n"),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            r.stderr
+                .contains("no rate limit, quota 10 / 0, keys never expire"),
+            "{}",
+            r.stderr
+        );
+        std::fs::write(ws.path().join("exported.yaml"), &r.stdout).unwrap();
+        let r = tg(&ws, &gw, &["policy", "apply", "-f", "exported.yaml"]).await;
+        assert_code(&r, 0, "re-apply of the export");
+        assert!(
+            r.stderr.contains(&format!("policy {id} unchanged")),
+            "{}",
+            r.stderr
+        );
+    }
+
+    // Enforced as written: ten requests (no rate limit in the way), then the quota is
+    // spent for good; a key of the other policy has no expiry and outlives a year.
+    let spent = gw.create_key(key_with_policies(&["never"])).await;
+    let fresh = gw.create_key(key_with_policies(&["never-str"])).await;
+    for i in 0..10 {
+        assert_eq!(
+            gw.get_with("/users/1", &spent).await.status,
+            200,
+            "request {i}"
+        );
+    }
+    assert_tyk_error(
+        &gw.get_with("/users/1", &spent).await,
+        403,
+        "Quota exceeded",
+    );
+    let (status, session) = gw.admin("GET", &format!("/tyk/keys/{fresh}"), None).await;
+    assert_eq!(status, 200, "{session}");
+    // Zero fields are left out of the session JSON; absent or 0, `expires` is "never".
+    assert!(
+        session.get("expires").is_none_or(|e| *e == json!(0)),
+        "{session}"
+    );
+    gw.advance(400 * 86_400);
+    assert_tyk_error(
+        &gw.get_with("/users/1", &spent).await,
+        403,
+        "Quota exceeded",
+    );
+    assert_eq!(gw.get_with("/users/1", &fresh).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,9 +81,25 @@ pub fn resolve<'a>(
     access: &'a [AccessEntry],
     apis: &'a [ApiInfo],
 ) -> Result<Vec<Resolved<'a>>, Vec<Problem>> {
-    let mut out = Vec::with_capacity(access.len());
+    let (out, problems) = resolve_each(access.iter().enumerate(), apis);
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Resolves entries given with their index in `access` (used in messages), which
+/// need not be contiguous: `apply` resolves the well-formed selectors of a file that
+/// has other problems. Returns what resolved and every problem found. An entry whose
+/// selector matched but whose versions are wrong is in both.
+pub fn resolve_each<'a>(
+    entries: impl IntoIterator<Item = (usize, &'a AccessEntry)>,
+    apis: &'a [ApiInfo],
+) -> (Vec<Resolved<'a>>, Vec<Problem>) {
+    let mut out = Vec::new();
     let mut problems = Vec::new();
-    for (i, entry) in access.iter().enumerate() {
+    for (i, entry) in entries {
         let field = format!("access[{i}].{}", entry.selector.key());
         let matched: Vec<&ApiInfo> = match &entry.selector {
             Selector::Name(n) => apis.iter().filter(|a| &a.name == n).collect(),
@@ -143,11 +159,7 @@ pub fn resolve<'a>(
             apis: matched,
         });
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    (out, problems)
 }
 
 fn describe(sel: &Selector) -> &'static str {
@@ -300,6 +312,24 @@ pub(crate) mod tests {
                 "f.yaml:7:5: access[4].name: name \"dup\" matches 2 APIs (d1, d2); use an id selector to pick one",
             ]
         );
+    }
+
+    #[test]
+    fn resolve_each_keeps_the_file_indices_and_what_resolved() {
+        // The well-formed entries of a file whose access[1] and access[2] are broken.
+        let apis = catalogue();
+        let (a, b, c) = (
+            entry(Selector::Name("users-api".into())),
+            entry(Selector::Name("user-api".into())),
+            entry(Selector::Id("a5".into())),
+        );
+        let (resolved, problems) = resolve_each([(0, &a), (3, &b), (4, &c)], &apis);
+        assert_eq!(
+            resolved.iter().map(ids).collect::<Vec<_>>(),
+            vec![vec!["a1"], vec!["a5"]]
+        );
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].field, "access[3].name");
     }
 
     #[test]

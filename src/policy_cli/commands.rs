@@ -4,7 +4,7 @@
 use super::apis::{self, ApiInfo};
 use super::client::{segment, Client, Reply};
 use super::env::{self, ConfigFile, Environment};
-use super::schema::{self, PolicyFile, Problem};
+use super::schema::{self, Checked, PolicyFile, Problem};
 use super::wire;
 use super::{ConfigArgs, ConfigCommand, Failure, PolicyArgs, PolicyCommand};
 use http::{Method, StatusCode};
@@ -71,11 +71,7 @@ pub fn policy(args: PolicyArgs) -> Result<(), Failure> {
         PolicyCommand::Init { id, name, dir } => init(&id, &name, &dir),
         PolicyCommand::Apply { file, json } => {
             let (source, text) = read_input(&file)?;
-            // Offline validation first: a broken file never reaches the network, and
-            // is reported even when no gateway is configured.
-            let policy = schema::parse(&text).map_err(|ps| invalid(&source, &ps))?;
-            let client = connect(url)?;
-            runtime()?.block_on(apply(&client, &policy, &source, json))
+            apply_file(url, &source, &text, json)
         }
         PolicyCommand::List { page, json } => {
             let client = connect(url)?;
@@ -117,13 +113,46 @@ fn check_arg_id(id: &str) -> Result<(), Failure> {
 }
 
 fn invalid(source: &str, problems: &[Problem]) -> Failure {
+    Failure::Invalid(problem_lines(source, problems, None))
+}
+
+/// One line per problem, then `note` (if any), then the count.
+fn problem_lines(source: &str, problems: &[Problem], note: Option<String>) -> Vec<String> {
     let mut lines: Vec<String> = problems.iter().map(|p| clean(&p.render(source))).collect();
+    lines.extend(note);
     lines.push(format!(
         "{} problem{} found; nothing was applied",
         problems.len(),
         if problems.len() == 1 { "" } else { "s" }
     ));
-    Failure::Invalid(lines)
+    lines
+}
+
+/// The text of a single-message failure (what `finish` prints after `error: `).
+fn reason(f: &Failure) -> String {
+    match f {
+        Failure::Invalid(lines) => lines.join("; "),
+        Failure::Usage(m)
+        | Failure::NotFound(m)
+        | Failure::Network(m)
+        | Failure::Auth(m)
+        | Failure::Server(m)
+        | Failure::Io(m) => m.clone(),
+    }
+}
+
+/// The gateway's API list was needed but could not be had (no URL, unreachable,
+/// refused): the file's own problems if it has any (exit 2), with a line saying the
+/// selectors went unchecked and why; else `why` itself, as before.
+fn unchecked(source: &str, problems: &[Problem], why: Failure) -> Failure {
+    if problems.is_empty() {
+        return why;
+    }
+    let note = format!(
+        "{source}: access selectors were not checked against the gateway: {}",
+        clean(&reason(&why))
+    );
+    Failure::Invalid(problem_lines(source, problems, Some(note)))
 }
 
 fn read_input(file: &str) -> Result<(String, String), Failure> {
@@ -163,15 +192,18 @@ pub fn scaffold(id: &str, name: &str) -> String {
     format!(
         "\
 # Policy {id}. Apply it with: tollgate policy apply -f policies/{id}.yaml
-# Durations: an integer with an optional unit s, m, h or d (60, 60s, 1m, 24h, 30d).
+# Durations: an integer with an optional unit s, m, h or d (60, 60s, 1m, 24h, 30d);
+# 0 = disabled / no expiry.
 id: {id_text}
 name: {quoted}
 tags: []
-# Per key: at most `requests` requests per `per`. Remove the block for no rate limit.
+# Per key: at most `requests` requests per `per`. Remove the block (or set per to 0)
+# for no rate limit.
 rateLimit:
   requests: 100
   per: 1m
-# Per key: at most `limit` requests per `period`. Remove the block for no quota.
+# Per key: at most `limit` requests per `period` (period 0: the quota never renews).
+# Remove the block for no quota.
 quota:
   limit: 10000
   period: 30d
@@ -321,14 +353,36 @@ fn server_problems(source: &str, what: &str, r: &Reply) -> Failure {
     Failure::Invalid(lines)
 }
 
-async fn apply(
-    client: &Client,
-    file: &PolicyFile,
-    source: &str,
-    json: bool,
-) -> Result<(), Failure> {
-    let apis = fetch_apis(client).await?;
-    let resolved = apis::resolve(&file.access, &apis).map_err(|ps| invalid(source, &ps))?;
+/// `apply -f`: every problem in one pass. The file's own problems (schema, durations,
+/// id) and the resolution problems of its well-formed selectors (which need the
+/// gateway's API list, fetched once) are reported together, exit 2; nothing is
+/// written unless there are none. A file with no selector worth resolving is
+/// reported without a network call, and when the API list cannot be had the file's
+/// own problems are still reported (exit 2), saying so.
+fn apply_file(url: Option<&str>, source: &str, text: &str, json: bool) -> Result<(), Failure> {
+    let checked = schema::check(text);
+    if checked.selectors.is_empty() && !checked.problems.is_empty() {
+        return Err(invalid(source, &checked.problems));
+    }
+    let client = connect(url).map_err(|f| unchecked(source, &checked.problems, f))?;
+    let rt = runtime().map_err(|f| unchecked(source, &checked.problems, f))?;
+    rt.block_on(apply(&client, checked, source, json))
+}
+
+async fn apply(client: &Client, checked: Checked, source: &str, json: bool) -> Result<(), Failure> {
+    let apis = match fetch_apis(client).await {
+        Ok(apis) => apis,
+        Err(f) => return Err(unchecked(source, &checked.problems, f)),
+    };
+    let (resolved, resolution) =
+        apis::resolve_each(checked.selectors.iter().map(|(i, e)| (*i, e)), &apis);
+    let mut problems = checked.problems;
+    problems.extend(resolution);
+    problems.extend(wire::org_problem(&resolved));
+    let file = match &checked.policy {
+        Some(file) if problems.is_empty() => file,
+        _ => return Err(invalid(source, &problems)),
+    };
     let desired = wire::to_wire(file, &resolved).map_err(|ps| invalid(source, &ps))?;
 
     if let Some(existing) = fetch_policy(client, &file.id).await? {

@@ -12,7 +12,15 @@
 //!     versions: [v1]       # optional, default: the API's default version
 //! ```
 //!
+//! Durations (`per`, `period`, `keyTTL`) follow [`duration`]; `0` means disabled or
+//! no expiry wherever a duration is accepted: `per: 0` is no rate limit (the same wire
+//! policy as no `rateLimit` block), `period: 0` a quota that never renews
+//! (`quota_renewal_rate` 0), `keyTTL: 0` keys that never expire.
+//!
 //! Every problem is collected with its YAML position; nothing stops at the first.
+//! [`check`] also returns the access entries whose selector is well-formed even when
+//! other parts of the file are not, so `apply` can resolve them against the gateway
+//! and report resolution problems in the same run.
 
 use super::duration;
 use super::ident;
@@ -127,24 +135,61 @@ const SELECTORS: &[&str] = &["name", "listenPath", "tags", "id"];
 
 /// Parses and validates a policy file. All problems are returned together.
 pub fn parse(text: &str) -> Result<PolicyFile, Vec<Problem>> {
-    let doc = yaml::parse(text).map_err(|e| {
-        // serde-saphyr's message is multi-line (it quotes the source); its first line
-        // already says "line L column C".
-        let first = e.lines().next().unwrap_or("invalid YAML").trim();
-        let first = first.strip_prefix("error: ").unwrap_or(first);
-        vec![Problem::new(None, "", format!("invalid YAML: {first}"))]
-    })?;
-    let mut c = Checker::default();
-    let file = c.policy(&doc);
-    match file {
+    let c = check(text);
+    match c.policy {
         Some(f) if c.problems.is_empty() => Ok(f),
         _ => Err(c.problems),
+    }
+}
+
+/// What [`check`] found in a policy file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    /// The policy; `Some` exactly when `problems` is empty.
+    pub policy: Option<PolicyFile>,
+    /// Every access entry whose selector is well-formed, with its index in `access`
+    /// (for `access[i]` in messages), even when the rest of the file has problems.
+    /// An entry whose `versions` are malformed is listed with `versions: None`.
+    pub selectors: Vec<(usize, AccessEntry)>,
+    pub problems: Vec<Problem>,
+}
+
+/// Parses and validates a policy file, keeping what could be salvaged for selector
+/// resolution (see [`Checked`]).
+pub fn check(text: &str) -> Checked {
+    let doc = match yaml::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            // serde-saphyr's message is multi-line (it quotes the source); its first
+            // line already says "line L column C".
+            let first = e.lines().next().unwrap_or("invalid YAML").trim();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            return Checked {
+                policy: None,
+                selectors: Vec::new(),
+                problems: vec![Problem::new(None, "", format!("invalid YAML: {first}"))],
+            };
+        }
+    };
+    let mut c = Checker::default();
+    let file = c.policy(&doc);
+    if file.is_none() && c.problems.is_empty() {
+        // Every path that yields no policy records why; this only guards the invariant.
+        c.problems
+            .push(Problem::new(None, "", "the policy could not be read"));
+    }
+    Checked {
+        policy: file.filter(|_| c.problems.is_empty()),
+        selectors: c.selectors,
+        problems: c.problems,
     }
 }
 
 #[derive(Default)]
 struct Checker {
     problems: Vec<Problem>,
+    /// Well-formed selectors seen so far (see [`Checked::selectors`]).
+    selectors: Vec<(usize, AccessEntry)>,
 }
 
 /// A mapping's entries by key (first occurrence; the parser rejects duplicates).
@@ -301,8 +346,9 @@ impl Checker {
         }
     }
 
-    /// A duration written as a YAML integer (seconds) or a string (`30d`).
-    fn duration(&mut self, node: &Node, path: &str, positive: bool) -> Option<i64> {
+    /// A duration written as a YAML integer (seconds) or a string (`30d`). `0` is
+    /// valid everywhere: it means disabled / no expiry (the CLI's duration table).
+    fn duration(&mut self, node: &Node, path: &str) -> Option<i64> {
         let parsed = match &node.value {
             Value::Int(n) => duration::from_int(*n),
             Value::Str(s) => duration::parse(s),
@@ -320,10 +366,6 @@ impl Checker {
             )),
         };
         match parsed {
-            Ok(0) if positive => {
-                self.push(node.pos, path, "must be greater than 0");
-                None
-            }
             Ok(v) => Some(v),
             Err(e) => {
                 self.push(node.pos, path, e);
@@ -370,7 +412,7 @@ impl Checker {
         };
         let key_ttl = match f.get_some("keyTTL") {
             None => Some(0),
-            Some(n) => self.duration(n, "keyTTL", false),
+            Some(n) => self.duration(n, "keyTTL"),
         };
         let access = self.required(&f, "access", "").and_then(|n| self.access(n));
 
@@ -392,7 +434,7 @@ impl Checker {
             .and_then(|n| self.count(n, "rateLimit.requests"));
         let per = self
             .required(&f, "per", "rateLimit")
-            .and_then(|n| self.duration(n, "rateLimit.per", true));
+            .and_then(|n| self.duration(n, "rateLimit.per"));
         Some(RateLimit {
             requests: requests?,
             per: per?,
@@ -406,7 +448,7 @@ impl Checker {
             .and_then(|n| self.count(n, "quota.limit"));
         let period = self
             .required(&f, "period", "quota")
-            .and_then(|n| self.duration(n, "quota.period", true));
+            .and_then(|n| self.duration(n, "quota.period"));
         Some(Quota {
             limit: limit?,
             period: period?,
@@ -429,7 +471,7 @@ impl Checker {
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
-            match self.access_entry(item, &format!("access[{i}]")) {
+            match self.access_entry(item, i) {
                 Some(e) => out.push(e),
                 None => ok = false,
             }
@@ -437,7 +479,8 @@ impl Checker {
         ok.then_some(out)
     }
 
-    fn access_entry(&mut self, node: &Node, path: &str) -> Option<AccessEntry> {
+    fn access_entry(&mut self, node: &Node, index: usize) -> Option<AccessEntry> {
+        let path = &format!("access[{index}]");
         let f = self.mapping(node, path, ACCESS_KEYS)?;
         let present: Vec<&str> = SELECTORS
             .iter()
@@ -481,8 +524,17 @@ impl Checker {
                 .string_list(n, &format!("{path}.versions"), false)
                 .map(Some),
         };
+        let selector = selector?;
+        self.selectors.push((
+            index,
+            AccessEntry {
+                selector: selector.clone(),
+                versions: versions.clone().flatten(),
+                pos: f.pos,
+            },
+        ));
         Some(AccessEntry {
-            selector: selector?,
+            selector,
             versions: versions?,
             pos: f.pos,
         })
@@ -732,13 +784,85 @@ extra: 1
                 "f.yaml:2:7: name: must be a string (got an integer); put it in quotes",
                 "f.yaml:3:11: tags[1]: must be a string (got an integer); put it in quotes",
                 "f.yaml:5:13: rateLimit.requests: must not be negative (got -5)",
-                "f.yaml:6:8: rateLimit.per: must be greater than 0",
                 "f.yaml:8:10: quota.limit: must be a whole number (got 1.5)",
                 "f.yaml:9:11: quota.period: invalid duration -1: negative durations are not allowed",
                 "f.yaml:10:9: keyTTL: invalid duration \"10w\": unknown unit \"w\"; expected an integer with an optional unit s, m, h or d (e.g. 60, 60s, 1m, 24h, 30d)",
                 "f.yaml:11:9: access: must be a list of access entries (got a mapping)",
             ]
         );
+    }
+
+    #[test]
+    fn zero_durations_mean_disabled_or_no_expiry() {
+        // The duration table: `0` = disabled / no expiry, as an integer or a string,
+        // in every duration field.
+        for zero in ["0", "\"0\"", "0s", "0d"] {
+            let text = format!(
+                "id: a\nname: A\nrateLimit: {{requests: 5, per: {zero}}}\nquota: {{limit: 10, period: {zero}}}\nkeyTTL: {zero}\naccess: [{{id: x}}]\n"
+            );
+            let p = parse(&text).unwrap_or_else(|e| panic!("{zero}: {e:?}"));
+            assert_eq!(
+                p.rate_limit,
+                Some(RateLimit {
+                    requests: 5,
+                    per: 0
+                }),
+                "{zero}"
+            );
+            assert_eq!(
+                p.quota,
+                Some(Quota {
+                    limit: 10,
+                    period: 0
+                }),
+                "{zero}"
+            );
+            assert_eq!(p.key_ttl, 0, "{zero}");
+        }
+    }
+
+    #[test]
+    fn check_keeps_well_formed_selectors_of_a_broken_file() {
+        let text = "\
+id: Bad
+name: B
+quota: {limit: 1, period: 10w}
+access:
+  - name: users-api
+  - {name: a, id: b}
+  - 42
+  - listenPath: /x/
+    versions: v1
+  - tags: [public]
+    versoins: [v1]
+";
+        let c = check(text);
+        assert_eq!(c.policy, None);
+        assert_eq!(c.problems.len(), 6, "{:#?}", c.problems);
+        let got: Vec<(usize, &Selector, Option<&Vec<String>>, u64)> = c
+            .selectors
+            .iter()
+            .map(|(i, e)| (*i, &e.selector, e.versions.as_ref(), e.pos.line))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, &Selector::Name("users-api".into()), None, 5),
+                (3, &Selector::ListenPath("/x/".into()), None, 8),
+                (4, &Selector::Tags(vec!["public".into()]), None, 10),
+            ]
+        );
+        // A valid file: its selectors are its access entries.
+        let c = check("id: a\nname: A\naccess: [{id: x, versions: [v1]}, {name: web}]\n");
+        let p = c.policy.unwrap_or_else(|| panic!("{:?}", c.problems));
+        assert!(c.problems.is_empty());
+        assert_eq!(
+            c.selectors,
+            p.access.iter().cloned().enumerate().collect::<Vec<_>>()
+        );
+        // Nothing to salvage from YAML that does not parse.
+        let c = check("id: [\n");
+        assert!(c.selectors.is_empty() && c.policy.is_none() && c.problems.len() == 1);
     }
 
     #[test]

@@ -11,12 +11,15 @@ use serde_json::{json, Map, Value};
 /// resolved APIs belong to different organisations (a policy has one `org_id`, and
 /// the gateway only applies it to APIs of that org).
 pub fn to_wire(file: &PolicyFile, resolved: &[Resolved<'_>]) -> Result<Value, Vec<Problem>> {
+    if let Some(p) = org_problem(resolved) {
+        return Err(vec![p]);
+    }
     let mut rights = Map::new();
-    let mut orgs: Vec<(&str, &str)> = Vec::new();
+    let mut org_id = "";
     for r in resolved {
         for api in &r.apis {
-            if !orgs.iter().any(|(o, _)| *o == api.org_id) {
-                orgs.push((&api.org_id, &api.name));
+            if org_id.is_empty() {
+                org_id = &api.org_id;
             }
             let versions = r
                 .entry
@@ -50,20 +53,13 @@ pub fn to_wire(file: &PolicyFile, resolved: &[Resolved<'_>]) -> Result<Value, Ve
             }
         }
     }
-    if orgs.len() > 1 {
-        let list = orgs
-            .iter()
-            .map(|(o, n)| format!("{n:?} is in org {o:?}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(vec![Problem::new(
-            None,
-            "access",
-            format!("the selected APIs belong to different organisations ({list}); a policy applies to one org"),
-        )]);
-    }
-    let org_id = orgs.first().map(|(o, _)| *o).unwrap_or_default();
-    let (rate, per) = file.rate_limit.map_or((0, 0), |r| (r.requests, r.per));
+    // `per: 0` disables the rate limit (0 = disabled, as for every duration); it is
+    // written exactly like an absent `rateLimit` block, so `get` → `apply` of such a
+    // policy stays a fixed point.
+    let (rate, per) = file
+        .rate_limit
+        .filter(|r| r.per > 0)
+        .map_or((0, 0), |r| (r.requests, r.per));
     let (quota_max, quota_renewal_rate) = file.quota.map_or((-1, 0), |q| (q.limit, q.period));
     Ok(json!({
         "id": file.id,
@@ -79,6 +75,31 @@ pub fn to_wire(file: &PolicyFile, resolved: &[Resolved<'_>]) -> Result<Value, Ve
         "active": true,
         "is_inactive": false,
     }))
+}
+
+/// The problem with `resolved` selecting APIs of more than one organisation, if it
+/// does (a policy has one `org_id`, and the gateway only applies it to APIs of that
+/// org). Checked by `apply` on whatever resolved, even when other entries did not.
+pub fn org_problem(resolved: &[Resolved<'_>]) -> Option<Problem> {
+    let mut orgs: Vec<(&str, &str)> = Vec::new();
+    for api in resolved.iter().flat_map(|r| &r.apis) {
+        if !orgs.iter().any(|(o, _)| *o == api.org_id) {
+            orgs.push((&api.org_id, &api.name));
+        }
+    }
+    if orgs.len() < 2 {
+        return None;
+    }
+    let list = orgs
+        .iter()
+        .map(|(o, n)| format!("{n:?} is in org {o:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(Problem::new(
+        None,
+        "access",
+        format!("the selected APIs belong to different organisations ({list}); a policy applies to one org"),
+    ))
 }
 
 /// The fields `apply` owns, normalised so that a desired policy and the server's copy
@@ -383,6 +404,31 @@ access:
     }
 
     #[test]
+    fn zero_durations_are_disabled_or_never() {
+        for zero in ["0", "\"0\""] {
+            let w = wire_of(
+                &format!("id: a\nname: A\nrateLimit: {{requests: 5, per: {zero}}}\nquota: {{limit: 10, period: {zero}}}\nkeyTTL: {zero}\naccess: [{{name: payments-api}}]\n"),
+                &catalogue(),
+            );
+            // A quota of 10 that never renews; keys that never expire; no rate limit
+            // (written as an absent rateLimit block is).
+            assert_eq!(w["quota_max"], json!(10), "{zero}");
+            assert_eq!(w["quota_renewal_rate"], json!(0), "{zero}");
+            assert_eq!(w["key_expires_in"], json!(0), "{zero}");
+            assert_eq!((&w["rate"], &w["per"]), (&json!(0), &json!(0)), "{zero}");
+            let (out, _) = to_cli(&w, &catalogue());
+            assert_eq!(
+                out.quota,
+                Some(QuotaOut {
+                    limit: Scalar::Int(10),
+                    period: Scalar::Text("0".into())
+                })
+            );
+            assert_eq!(out.rate_limit, None);
+        }
+    }
+
+    #[test]
     fn apis_of_different_orgs_are_refused() {
         let mut apis = catalogue();
         apis[1].org_id = "other".into();
@@ -435,6 +481,7 @@ access:
             "id: a\nname: A\naccess: [{id: a5}]\n",
             "id: b\nname: \"yes\"\nkeyTTL: 90\nrateLimit: {requests: 1, per: 90}\naccess: [{tags: [public]}]\n",
             "id: c\nname: \"0\"\ntags: [\"null\", \"1m\"]\nquota: {limit: 1, period: 86400}\naccess: [{listenPath: /payments/, versions: [\"1.0\"]}]\n",
+            "id: d\nname: D\nrateLimit: {requests: 5, per: 0}\nquota: {limit: 10, period: 0}\nkeyTTL: \"0\"\naccess: [{id: a5}]\n",
             "id: \"y\"\nname: \"n\"\ntags: [\"on\", \"0x1f\", \"1e3\", \"~\", \"a: b\", \"# c\", \" pad \", \"\\u00e9\\t\"]\naccess: [{id: a5, versions: [\"off\", \"1_000\", \".inf\", \"-\", \"[x]\"]}]\n",
         ] {
             let w1 = wire_of(src, &apis);
