@@ -663,6 +663,25 @@ pub fn hello(state: &Arc<AppState>) -> Response<GwBody> {
         "reload_failures": st.failures,
         "last_reload": st.last_success.map(crate::util::rfc3339),
     });
+    if !snap.warnings.is_empty() {
+        // Per API (by api_id), or per file for policies: fields read but not acted on.
+        let mut by: serde_json::Map<String, Value> = serde_json::Map::new();
+        for w in &snap.warnings {
+            let owner = snap
+                .apis
+                .iter()
+                .find(|a| a.file == w.file)
+                .map_or_else(|| w.file.clone(), |a| a.id.to_string());
+            let line = Value::String(format!("{}: {}", w.path, w.reason));
+            match by.get_mut(&owner) {
+                Some(Value::Array(list)) => list.push(line),
+                _ => {
+                    by.insert(owner, Value::Array(vec![line]));
+                }
+            }
+        }
+        config["unsupported_fields"] = Value::Object(by);
+    }
     let mut status = "pass";
     if let Some(issues) = &st.last_error {
         status = "warn";

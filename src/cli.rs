@@ -132,6 +132,12 @@ fn check(path: Option<&Path>) -> ExitCode {
     };
     match state::build_snapshot(&cfg, 1) {
         Ok(snap) => {
+            for w in &cfg.warnings {
+                eprintln!("warning: {shown}: {}: {}", w.path, w.reason);
+            }
+            for w in &snap.warnings {
+                eprintln!("warning: {w}");
+            }
             for w in crate::lint::warnings(&snap) {
                 eprintln!("warning: {w}");
             }

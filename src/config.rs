@@ -4,6 +4,7 @@
 //! Unknown keys are ignored (real Tyk files carry dozens we do not use); a known key
 //! with the wrong type is an error naming the key, never a silent default.
 
+use crate::model::fields::{self, Ctx, Doc, Finding, Level};
 use crate::model::json::{self, DecodeError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -105,7 +106,13 @@ pub struct Config {
     pub readiness_check_endpoint_name: String,
     /// Upstream response timeout in seconds (0 = the built-in default of 30 s).
     pub proxy_default_timeout: f64,
+    /// Honour API `domain` fields (refused at load until custom domains exist).
+    pub enable_custom_domains: bool,
     pub reload: ReloadConfig,
+    /// Fields of the file this build does not act on that only change what clients,
+    /// upstreams or operators see; reported by `check` and at startup.
+    #[serde(skip)]
+    pub warnings: Vec<Finding>,
 }
 
 impl Default for Config {
@@ -132,7 +139,9 @@ impl Default for Config {
             health_check_endpoint_name: "hello".into(),
             readiness_check_endpoint_name: "ready".into(),
             proxy_default_timeout: 0.0,
+            enable_custom_domains: false,
             reload: ReloadConfig::default(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -150,6 +159,12 @@ pub enum ConfigError {
     Decode { file: String, error: DecodeError },
     #[error("environment variable {var}: {reason}")]
     Env { var: String, reason: String },
+    /// Every problem the field table found (refused fields, wrong types, names twice).
+    #[error("{}", .findings.iter().map(|f| format!("{file}: {}: {}", f.path, f.reason)).collect::<Vec<_>>().join("\n"))]
+    Fields {
+        file: String,
+        findings: Vec<Finding>,
+    },
     #[error("{file}: {key}: {reason}")]
     Invalid {
         file: String,
@@ -203,6 +218,7 @@ const KNOWN: &[(&str, Kind)] = &[
     ("health_check_endpoint_name", Kind::Str),
     ("readiness_check_endpoint_name", Kind::Str),
     ("proxy_default_timeout", Kind::Float),
+    ("enable_custom_domains", Kind::Bool),
     ("reload.watch", Kind::Bool),
     ("reload.debounce_ms", Kind::Int),
 ];
@@ -247,10 +263,20 @@ impl Config {
             None => Value::Object(Default::default()),
         };
         apply_env(&mut value, env)?;
-        let cfg: Config = json::from_value(value).map_err(|error| ConfigError::Decode {
+        let findings = fields::examine(Doc::Config, &mut value, &Ctx::default());
+        let (errors, warnings): (Vec<Finding>, Vec<Finding>) =
+            findings.into_iter().partition(|f| f.level == Level::Error);
+        if !errors.is_empty() {
+            return Err(ConfigError::Fields {
+                file,
+                findings: errors,
+            });
+        }
+        let mut cfg: Config = json::from_value(value).map_err(|error| ConfigError::Decode {
             file: file.clone(),
             error,
         })?;
+        cfg.warnings = warnings;
         cfg.validate(&file)?;
         Ok(cfg)
     }

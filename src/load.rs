@@ -4,6 +4,7 @@
 //! the reason, so `tollgate check` and a failed reload can show them all at once.
 
 use crate::config::Config;
+use crate::model::fields::{Ctx, Doc, Finding};
 use crate::model::json::{self, join_path};
 use crate::model::{ApiDefinition, Policy};
 use serde_json::Value;
@@ -86,6 +87,9 @@ pub struct RawSet {
     pub policies: Vec<LoadedPolicy>,
     /// The files read and their bytes' digest, for the reload log line.
     pub digest: u64,
+    /// Fields set in the files that this build does not act on and that only change
+    /// what clients or upstreams see (`tollgate check` prints them, `/hello` lists them).
+    pub warnings: Vec<Issue>,
 }
 
 /// Where policies come from (tyk-compat §3).
@@ -166,7 +170,10 @@ pub fn read_all(cfg: &Config) -> Result<RawSet, Issues> {
         digest: FNV_SEED,
         ..Default::default()
     };
-    read_apis(Path::new(&cfg.app_path), &mut set, &mut issues);
+    let ctx = Ctx {
+        custom_domains: cfg.enable_custom_domains,
+    };
+    read_apis(Path::new(&cfg.app_path), &ctx, &mut set, &mut issues);
     read_policies(&PolicySource::from_config(cfg), &mut set, &mut issues);
     if issues.is_empty() {
         Ok(set)
@@ -175,7 +182,68 @@ pub fn read_all(cfg: &Config) -> Result<RawSet, Issues> {
     }
 }
 
-fn read_apis(dir: &Path, set: &mut RawSet, issues: &mut Vec<Issue>) {
+/// Findings of one document as issues of its file, under a path prefix.
+pub fn file_issues(file: &str, prefix: &str, findings: Vec<Finding>) -> Vec<Issue> {
+    findings
+        .into_iter()
+        .map(|f| Issue::new(file, join_path(prefix, &f.path), f.reason))
+        .collect()
+}
+
+/// A Tyk OAS definition decodes as an empty classic one; say what it is instead.
+fn oas_marker(raw: &Value) -> Option<&'static str> {
+    let obj = raw.as_object()?;
+    if obj
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("x-tyk-api-gateway"))
+    {
+        Some("x-tyk-api-gateway")
+    } else if obj
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("is_oas") && v == &Value::Bool(true))
+    {
+        Some("is_oas")
+    } else {
+        None
+    }
+}
+
+/// Decodes one API definition, reporting every problem of the file.
+pub fn parse_api(file: &str, raw: Value, ctx: &Ctx) -> Result<(LoadedApi, Vec<Issue>), Vec<Issue>> {
+    if let Some(marker) = oas_marker(&raw) {
+        return Err(vec![Issue::new(
+            file,
+            marker,
+            "this is a Tyk OAS API definition; tollgate serves classic API definitions only (export the API in Tyk's classic format)",
+        )]);
+    }
+    let mut canonical = raw.clone();
+    match json::decode_doc::<ApiDefinition>(Doc::Api, canonical.take(), ctx) {
+        Ok((def, warnings)) => {
+            let mut warnings = file_issues(file, "", warnings);
+            for (key, v) in &def.version_data.versions {
+                if !v.name.is_empty() && &v.name != key {
+                    warnings.push(Issue::new(
+                        file,
+                        format!("version_data.versions.{key}.name"),
+                        format!("{:?} differs from the version's key {key:?}; the key is used (in Tyk a mismatch picks the wrong rule set)", v.name),
+                    ));
+                }
+            }
+            Ok((
+                LoadedApi {
+                    file: file.to_string(),
+                    def,
+                    raw,
+                },
+                warnings,
+            ))
+        }
+        Err(errors) => Err(file_issues(file, "", errors)),
+    }
+}
+
+fn read_apis(dir: &Path, ctx: &Ctx, set: &mut RawSet, issues: &mut Vec<Issue>) {
     let shown = dir.display().to_string();
     let files = match json_files(dir) {
         Ok(f) => f,
@@ -203,9 +271,12 @@ fn read_apis(dir: &Path, set: &mut RawSet, issues: &mut Vec<Issue>) {
                 continue;
             }
         };
-        match json::from_value::<ApiDefinition>(raw.clone()) {
-            Ok(def) => set.apis.push(LoadedApi { file, def, raw }),
-            Err(e) => issues.push(Issue::new(file, e.path, e.message)),
+        match parse_api(&file, raw, ctx) {
+            Ok((api, mut warnings)) => {
+                set.apis.push(api);
+                set.warnings.append(&mut warnings);
+            }
+            Err(mut e) => issues.append(&mut e),
         }
     }
 }
@@ -218,7 +289,10 @@ fn read_policies(source: &PolicySource, set: &mut RawSet, issues: &mut Vec<Issue
                 return;
             };
             match parse_policy_file(&file, &bytes) {
-                Ok(mut ps) => set.policies.append(&mut ps),
+                Ok((mut ps, mut warnings)) => {
+                    set.policies.append(&mut ps);
+                    set.warnings.append(&mut warnings);
+                }
                 Err(mut e) => issues.append(&mut e),
             }
         }
@@ -240,26 +314,33 @@ fn read_policies(source: &PolicySource, set: &mut RawSet, issues: &mut Vec<Issue
                 let Some((file, bytes)) = read_file(&path, "policy", set, issues) else {
                     continue;
                 };
-                match json::decode::<Policy>(&bytes) {
-                    Ok(policy) if policy.effective_id().is_empty() => issues.push(Issue::new(
+                match json::decode_doc_text::<Policy>(Doc::Policy, &bytes, &Ctx::default()) {
+                    Ok((policy, _)) if policy.effective_id().is_empty() => issues.push(Issue::new(
                         file,
                         "id",
                         "policy has no \"id\" (and no valid \"_id\")",
                     )),
-                    Ok(policy) => set.policies.push(LoadedPolicy {
-                        file,
-                        path: String::new(),
-                        policy,
-                    }),
-                    Err(e) => issues.push(Issue::new(file, e.path, e.message)),
+                    Ok((policy, warnings)) => {
+                        set.warnings.extend(file_issues(&file, "", warnings));
+                        set.policies.push(LoadedPolicy {
+                            file,
+                            path: String::new(),
+                            policy,
+                        })
+                    }
+                    Err(e) => issues.extend(file_issues(&file, "", e)),
                 }
             }
         }
     }
 }
 
-/// Parses a single-file policy set: one object mapping policy id → policy.
-pub fn parse_policy_file(file: &str, bytes: &[u8]) -> Result<Vec<LoadedPolicy>, Vec<Issue>> {
+/// Parses a single-file policy set: one object mapping policy id → policy. Returns the
+/// policies and the warnings, or every problem of the file.
+pub fn parse_policy_file(
+    file: &str,
+    bytes: &[u8],
+) -> Result<(Vec<LoadedPolicy>, Vec<Issue>), Vec<Issue>> {
     let value = json::parse_value(bytes).map_err(|e| vec![Issue::new(file, e.path, e.message)])?;
     let Value::Object(map) = value else {
         return Err(vec![Issue::new(
@@ -270,9 +351,11 @@ pub fn parse_policy_file(file: &str, bytes: &[u8]) -> Result<Vec<LoadedPolicy>, 
     };
     let mut out = Vec::new();
     let mut issues = Vec::new();
+    let mut warnings = Vec::new();
     for (key, v) in map {
-        match json::from_value::<Policy>(v) {
-            Ok(mut policy) => {
+        match json::decode_doc::<Policy>(Doc::Policy, v, &Ctx::default()) {
+            Ok((mut policy, w)) => {
+                warnings.extend(file_issues(file, &key, w));
                 // Tyk v5.12+: the map key is the policy id when non-empty.
                 if !key.is_empty() {
                     policy.id = key.clone();
@@ -287,11 +370,11 @@ pub fn parse_policy_file(file: &str, bytes: &[u8]) -> Result<Vec<LoadedPolicy>, 
                     policy,
                 });
             }
-            Err(e) => issues.push(Issue::new(file, join_path(&key, &e.path), e.message)),
+            Err(e) => issues.extend(file_issues(file, &key, e)),
         }
     }
     if issues.is_empty() {
-        Ok(out)
+        Ok((out, warnings))
     } else {
         Err(issues)
     }
@@ -330,7 +413,7 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].path, "b.quota_max");
         assert_eq!(e[1].path, "c._id");
-        let ok = parse_policy_file("p.json", br#"{"a": {"id": "x"}}"#).unwrap();
+        let (ok, _) = parse_policy_file("p.json", br#"{"a": {"id": "x"}}"#).unwrap();
         assert_eq!(ok[0].policy.id, "a");
     }
 

@@ -79,10 +79,22 @@ pub fn build_snapshot(cfg: &Config, generation: u64) -> Result<Snapshot, Issues>
     Snapshot::compile(raw, compile_settings(cfg), generation)
 }
 
+/// Logs the unsupported-field warnings of a new snapshot that the previous one did not
+/// have, so each is said once at load, not at every reload.
+fn log_new_warnings(previous: &[load::Issue], current: &[load::Issue]) {
+    for w in current.iter().filter(|w| !previous.contains(w)) {
+        tracing::warn!(file = %w.file, field = %w.path, "{}", w.reason);
+    }
+}
+
 impl AppState {
     /// Opens the store, restores quota counters and compiles the first snapshot.
     pub fn new(config: Config, clock: Clock) -> Result<Arc<AppState>, crate::StartupError> {
         let snapshot = build_snapshot(&config, 1).map_err(crate::StartupError::Files)?;
+        for w in &config.warnings {
+            tracing::warn!(file = "tyk.conf", field = %w.path, "{}", w.reason);
+        }
+        log_new_warnings(&[], &snapshot.warnings);
         let store = Arc::new(
             KeyStore::open(std::path::Path::new(&config.storage.path))
                 .map_err(|e| crate::StartupError::Store(e.to_string()))?,
@@ -141,6 +153,7 @@ impl AppState {
                 Ok(self.snapshot.load().generation)
             }
             Ok(snap) => {
+                log_new_warnings(&self.snapshot.load().warnings, &snap.warnings);
                 let (apis, policies, digest) =
                     (snap.apis.len(), snap.policies.len(), snap.digest.clone());
                 self.snapshot.store(Arc::new(snap));

@@ -74,7 +74,7 @@ fn tyk_conf_with_a_wrong_type() {
     assert_rejected(
         dir.path(),
         &conf,
-        &[&conf.display().to_string(), "listen_port", "invalid type"],
+        &[&conf.display().to_string(), "listen_port", "expected an integer, got a string"],
     );
 }
 
@@ -93,7 +93,7 @@ fn malformed_api_definition() {
         &[
             &bad.display().to_string(),
             "proxy.listen_path",
-            "invalid type",
+            "expected a string, got 5",
         ],
     );
     std::fs::write(&bad, "{\"api_id\": ").unwrap();

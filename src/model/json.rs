@@ -5,6 +5,7 @@
 //! documents are parsed into a `Value`, nulls are dropped, and then the typed decode
 //! runs through `serde_path_to_error` so every error names the JSON path at fault.
 
+use super::fields::{self, Ctx, Doc, Finding, Level};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt;
@@ -42,12 +43,169 @@ pub fn strip_nulls(v: &mut Value) {
     }
 }
 
-/// Parses JSON text into a `Value`; syntax errors carry line and column.
+/// Parses JSON text into a `Value`; syntax errors carry line and column. A name given
+/// twice in one object is an error naming it (Go, and serde_json, keep the last one
+/// silently: two policies with one id would become one).
 pub fn parse_value(text: &[u8]) -> Result<Value, DecodeError> {
-    serde_json::from_slice(text).map_err(|e| DecodeError {
-        path: String::new(),
-        message: format!("invalid JSON: {e}"),
+    let dup = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        Strict {
+            path: String::new(),
+            dup: &dup,
+        },
+        &mut de,
+    )
+    .and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| match dup.into_inner() {
+        Some((path, key)) => DecodeError {
+            path,
+            message: format!(
+                "field {key:?} given twice in one object (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        },
+        None => DecodeError {
+            path: String::new(),
+            message: format!("invalid JSON: {e}"),
+        },
     })
+}
+
+/// A `Value` visitor that tracks the path and refuses duplicate names.
+struct Strict<'a> {
+    path: String,
+    dup: &'a std::cell::RefCell<Option<(String, String)>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(Strict {
+            path: format!("{}[{}]", self.path, items.len()),
+            dup: self.dup,
+        })? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = join_path(&self.path, &key);
+            if out.contains_key(&key) {
+                *self.dup.borrow_mut() = Some((path, key));
+                return Err(serde::de::Error::custom("duplicate field"));
+            }
+            let v = map.next_value_seed(Strict {
+                path,
+                dup: self.dup,
+            })?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// A document read with [`decode_doc_all`].
+#[derive(Debug)]
+pub struct Decoded<T> {
+    /// The document with every field that had a problem left at its zero value, so
+    /// later checks (ids, patterns) can still run; `None` only if even that failed.
+    pub value: Option<T>,
+    pub errors: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+/// Reads one Tyk document the way Go does, finding every problem in one pass: walks it
+/// with the field table ([`fields::examine`]: canonical field names, types, refused and
+/// reported fields) and decodes what is left.
+pub fn decode_doc_all<T: DeserializeOwned>(doc: Doc, mut value: Value, ctx: &Ctx) -> Decoded<T> {
+    let findings = fields::examine(doc, &mut value, ctx);
+    let (mut errors, warnings): (Vec<Finding>, Vec<Finding>) =
+        findings.into_iter().partition(|f| f.level == Level::Error);
+    let value = match from_value::<T>(value) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(Finding {
+                level: Level::Error,
+                path: e.path,
+                reason: e.message,
+            });
+            None
+        }
+    };
+    Decoded {
+        value,
+        errors,
+        warnings,
+    }
+}
+
+/// [`decode_doc_all`] for callers that need a clean document: the value and its
+/// warnings, or every error.
+pub fn decode_doc<T: DeserializeOwned>(
+    doc: Doc,
+    value: Value,
+    ctx: &Ctx,
+) -> Result<(T, Vec<Finding>), Vec<Finding>> {
+    let d = decode_doc_all::<T>(doc, value, ctx);
+    match d.value {
+        Some(t) if d.errors.is_empty() => Ok((t, d.warnings)),
+        _ => Err(d.errors),
+    }
+}
+
+/// [`decode_doc`] from text.
+pub fn decode_doc_text<T: DeserializeOwned>(
+    doc: Doc,
+    text: &[u8],
+    ctx: &Ctx,
+) -> Result<(T, Vec<Finding>), Vec<Finding>> {
+    let value = parse_value(text).map_err(|e| {
+        vec![Finding {
+            level: Level::Error,
+            path: e.path,
+            reason: e.message,
+        }]
+    })?;
+    decode_doc(doc, value, ctx)
 }
 
 /// Decodes a `Value` (nulls stripped first) into `T`, reporting the failing path.

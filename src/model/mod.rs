@@ -6,6 +6,7 @@
 //! tollgate loses nothing Tyk (or a Dashboard) put there.
 
 pub mod apidef;
+pub mod fields;
 pub mod json;
 pub mod policy;
 pub mod session;

@@ -126,6 +126,8 @@ pub struct Snapshot {
     pub digest: String,
     /// Which file each policy id was loaded from (directory mode writes back there).
     pub policy_files: HashMap<String, String>,
+    /// Fields of the loaded files this build does not act on (BEH/OPS), by file.
+    pub warnings: Vec<Issue>,
     regexes: DashMap<String, Option<Arc<Regex>>>,
     /// Compiled `allowed_urls` sets, shared by every key with the same patterns.
     regex_sets: DashMap<String, Option<Arc<regex::RegexSet>>>,
@@ -145,6 +147,7 @@ impl Snapshot {
             api_defs: Vec::new(),
             digest: String::new(),
             policy_files: HashMap::new(),
+            warnings: Vec::new(),
             regexes: DashMap::new(),
             regex_sets: DashMap::new(),
             grants: KeyMap::default(),
@@ -237,6 +240,7 @@ impl Snapshot {
             api_defs,
             digest: format!("{:016x}", raw.digest),
             policy_files,
+            warnings: raw.warnings,
             regexes,
             regex_sets: DashMap::new(),
             grants: KeyMap::default(),
