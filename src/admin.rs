@@ -5,6 +5,7 @@
 
 use crate::body::GwBody;
 use crate::keys;
+use crate::model::fields::{Ctx, Doc};
 use crate::model::{json, Session};
 use crate::state::AppState;
 use bytes::Bytes;
@@ -32,6 +33,53 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
 
 pub fn error(status: StatusCode, message: &str) -> Response<GwBody> {
     json_response(status, &json!({"status": "error", "message": message}))
+}
+
+/// Tyk's error shape for a body with several problems: all of them in `message`, and
+/// one per entry in `errors` for tools.
+pub fn problems(status: StatusCode, list: &[String]) -> Response<GwBody> {
+    json_response(
+        status,
+        &json!({"status": "error", "message": list.join("; "), "errors": list}),
+    )
+}
+
+/// `path: reason` for each finding of the field table.
+pub fn finding_lines(findings: &[crate::model::fields::Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| {
+            if f.path.is_empty() {
+                f.reason.clone()
+            } else {
+                format!("{}: {}", f.path, f.reason)
+            }
+        })
+        .collect()
+}
+
+/// Reads a key body: Tyk's answer for text that is not JSON, else every problem of the
+/// session (types, names given twice, fields this build refuses) in one 400.
+fn read_session(body: &[u8], malformed: Response<GwBody>) -> Result<Session, (Vec<String>, Response<GwBody>)> {
+    let value = match json::parse_value(body) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::info!(error = %e, "key body rejected");
+            return Err((Vec::new(), malformed));
+        }
+    };
+    let d = json::decode_doc_all::<Session>(Doc::Session, value, &Ctx::default());
+    for w in &d.warnings {
+        tracing::info!(field = %w.path, "key body: {}", w.reason);
+    }
+    match d.value {
+        Some(s) if d.errors.is_empty() => Ok(s),
+        _ => {
+            let list = finding_lines(&d.errors);
+            let r = problems(StatusCode::BAD_REQUEST, &list);
+            Err((list, r))
+        }
+    }
 }
 
 fn ok_message() -> Response<GwBody> {
@@ -358,6 +406,13 @@ fn dont_reset_on_create(state: &AppState, session: &Session) -> bool {
     })
 }
 
+fn short_key_message(state: &AppState) -> String {
+    format!(
+        "Failed to create key, custom keys must be at least {} characters long (min_token_length)",
+        state.config.min_token_length()
+    )
+}
+
 async fn add_key(
     state: &Arc<AppState>,
     key: Option<&str>,
@@ -369,26 +424,26 @@ async fn add_key(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let mut session: Session = match json::decode(&body) {
+    let malformed = match mode {
+        Mode::Create => error(StatusCode::INTERNAL_SERVER_ERROR, "Unmarshalling failed"),
+        Mode::Add => error(StatusCode::BAD_REQUEST, "Request malformed"),
+    };
+    let mut session = match read_session(&body, malformed) {
         Ok(s) => s,
-        Err(e) => {
-            tracing::info!(error = %e, "key body rejected");
-            return match mode {
-                Mode::Create => error(StatusCode::INTERNAL_SERVER_ERROR, "Unmarshalling failed"),
-                Mode::Add => error(StatusCode::BAD_REQUEST, "Request malformed"),
-            };
+        Err((mut list, r)) => {
+            if list.is_empty() {
+                return r;
+            }
+            if key.is_some_and(|k| k.len() < state.config.min_token_length()) {
+                list.push(short_key_message(state));
+            }
+            return problems(StatusCode::BAD_REQUEST, &list);
         }
     };
     let name = match key {
         Some(k) => {
             if k.len() < state.config.min_token_length() {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    &format!(
-                        "Failed to create key, custom keys must be at least {} characters long (min_token_length)",
-                        state.config.min_token_length()
-                    ),
-                );
+                return error(StatusCode::BAD_REQUEST, &short_key_message(state));
             }
             keys::custom_name(&session.org_id, k)
         }
@@ -469,9 +524,10 @@ async fn update_key(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let mut session: Session = match json::decode(&body) {
+    let malformed = error(StatusCode::BAD_REQUEST, "Request malformed");
+    let mut session = match read_session(&body, malformed) {
         Ok(s) => s,
-        Err(_) => return error(StatusCode::BAD_REQUEST, "Request malformed"),
+        Err((_, r)) => return r,
     };
     let (stored_name, previous) = match resolve(state, key, query) {
         Err(r) => return r.into(),

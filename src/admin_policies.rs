@@ -3,7 +3,8 @@
 //! returns (PRODUCT.md decision 6; see `crate::policy_store`). Tyk writes a file that
 //! only a later reload in directory mode would read.
 
-use crate::admin::{error, json_response, read_body};
+use crate::admin::{error, json_response, problems, read_body};
+use crate::model::fields::{Ctx, Doc};
 use crate::body::GwBody;
 use crate::model::{json, Policy};
 use crate::policy_store::{self, WriteFailure};
@@ -70,18 +71,25 @@ async fn write(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let mut policy: Policy = match json::decode(&body) {
-        Ok(p) => p,
+    let value = match json::parse_value(&body) {
+        Ok(v) => v,
         Err(e) => {
             tracing::info!(error = %e, "policy body rejected");
             return error(StatusCode::BAD_REQUEST, "Request malformed");
         }
     };
+    // Every problem at once: the field table's, then Tyk's own checks on what decoded.
+    // A single problem keeps Tyk's exact message.
+    let d = json::decode_doc_all::<Policy>(Doc::Policy, value, &Ctx::default());
+    let mut list = crate::admin::finding_lines(&d.errors);
+    let Some(mut policy) = d.value else {
+        return problems(StatusCode::BAD_REQUEST, &list);
+    };
     if let (Write::Update, Some(uid)) = (mode, url_id) {
         if !policy.effective_id().is_empty() && policy.effective_id() != uid {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "Request ID does not match that in policy! For Update operations these must match.",
+            list.push(
+                "Request ID does not match that in policy! For Update operations these must match."
+                    .into(),
             );
         }
     }
@@ -92,23 +100,16 @@ async fn write(
     }
     let id = policy.effective_id().to_string();
     if id.is_empty() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Unable to create policy without id.",
-        );
+        list.push("Unable to create policy without id.".into());
+    } else if !state.config.allow_unsafe_policy_ids && !policy_store::valid_id(&id) {
+        list.push("Invalid Policy ID: Allowed characters: a-z, A-Z, 0-9, ., _, -, ~".into());
     }
-    if !state.config.allow_unsafe_policy_ids && !policy_store::valid_id(&id) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Invalid Policy ID: Allowed characters: a-z, A-Z, 0-9, ., _, -, ~",
-        );
-    }
-    let problems = policy_store::validate(
+    list.extend(policy_store::validate(
         &policy,
         crate::state::compile_settings(&state.config).matching,
-    );
-    if !problems.is_empty() {
-        return error(StatusCode::BAD_REQUEST, &problems.join("; "));
+    ));
+    if !list.is_empty() {
+        return problems(StatusCode::BAD_REQUEST, &list);
     }
     match policy_store::save(state, policy).await {
         Ok(()) => {

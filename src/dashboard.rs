@@ -8,6 +8,7 @@
 
 use crate::admin::{authorized, json_response, read_body};
 use crate::body::GwBody;
+use crate::model::fields::{Ctx, Doc};
 use crate::model::policy::ObjectId;
 use crate::model::{json, Policy};
 use crate::policy_store::{self, WriteFailure};
@@ -160,8 +161,12 @@ fn search(state: &Arc<AppState>, query: Option<&str>) -> Response<GwBody> {
 
 /// Decodes and validates a policy body, listing every problem found.
 fn parse(state: &AppState, body: &[u8]) -> Result<Policy, Vec<String>> {
-    let policy: Policy = json::decode(body).map_err(|e| vec![e.to_string()])?;
-    let mut list = Vec::new();
+    let value = json::parse_value(body).map_err(|e| vec![e.to_string()])?;
+    let d = json::decode_doc_all::<Policy>(Doc::Policy, value, &Ctx::default());
+    let mut list = crate::admin::finding_lines(&d.errors);
+    let Some(policy) = d.value else {
+        return Err(list);
+    };
     // `/api/portal/policies/search` is the search route: such a policy could never be read back.
     if policy.id == "search" {
         list.push("id: \"search\" is reserved (it is the search route)".into());

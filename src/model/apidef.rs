@@ -19,6 +19,30 @@ pub struct AuthConfig {
     pub extra: Map<String, Value>,
 }
 
+/// The API-wide rate limit; `disabled` switches it off (Tyk v5+).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GlobalRateLimit {
+    pub rate: f64,
+    pub per: f64,
+    #[serde(skip_serializing_if = "crate::model::is_false")]
+    pub disabled: bool,
+}
+
+impl GlobalRateLimit {
+    /// The limit in force: none when disabled.
+    pub fn limit(&self) -> RateLimit {
+        if self.disabled {
+            RateLimit::default()
+        } else {
+            RateLimit {
+                rate: self.rate,
+                per: self.per,
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProxyConfig {
@@ -86,7 +110,7 @@ pub struct ApiDefinition {
     pub disable_rate_limit: bool,
     pub disable_quota: bool,
     pub dont_set_quota_on_create: bool,
-    pub global_rate_limit: RateLimit,
+    pub global_rate_limit: GlobalRateLimit,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

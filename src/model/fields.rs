@@ -450,3 +450,362 @@ pub fn paths(doc: Doc) -> Vec<(String, &'static Node)> {
     walk("", doc.fields(), &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errors(doc: Doc, mut v: Value, ctx: &Ctx) -> Vec<Finding> {
+        examine(doc, &mut v, ctx)
+            .into_iter()
+            .filter(|f| f.level == Level::Error)
+            .collect()
+    }
+
+    /// Does the table cover `path` — exactly, or below a free-form field?
+    fn covered<'a>(table: &'a [(String, &'static Node)], path: &str) -> Option<&'a Node> {
+        if let Some((_, n)) = table.iter().find(|(p, _)| p == path) {
+            return Some(n);
+        }
+        let mut cut = path.len();
+        while let Some(i) = path[..cut].rfind(['.', '[']) {
+            cut = i;
+            let parent = &path[..cut];
+            if let Some((_, n)) = table.iter().find(|(p, _)| p == parent) {
+                return matches!(n.shape, Shape::Any | Shape::ListOf(Shape::Any)).then_some(n);
+            }
+        }
+        None
+    }
+
+    /// Field names of one row's first column: `a`, `a.{b, c}`, `.c` (sibling of the one
+    /// before), `a[]` (`x`, `y`) (fields of the list's items), `a.*` (see another table).
+    fn row_fields(cell: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let (main, subs) = match cell.find(" (`") {
+            Some(i) => (&cell[..i], Some(&cell[i..])),
+            None => (cell, None),
+        };
+        let mut last = String::new();
+        let mut tokens: Vec<String> = Vec::new();
+        for t in main.split('`').skip(1).step_by(2) {
+            // `a.b[].x/y`, `a.x/.y`: the parts after a slash replace the last segment.
+            let mut parts = t.split('/');
+            let first = parts.next().unwrap_or_default().to_string();
+            for p in parts {
+                let base = &first[..first.rfind('.').map_or(0, |i| i + 1)];
+                tokens.push(format!("{base}{}", p.trim_start_matches('.')));
+            }
+            tokens.insert(tokens.len() - t.matches('/').count(), first);
+        }
+        for tok in &tokens {
+            let tok = tok.trim();
+            if tok.starts_with('…') {
+                continue;
+            }
+            // A sibling of the field before: its parent is cut before any `[]` or `{}`.
+            let full = match tok.strip_prefix('.') {
+                Some(rel) => {
+                    let stem = &last[..last.find(['[', '{']).unwrap_or(last.len())];
+                    match stem.trim_end_matches('.').rfind('.') {
+                        Some(i) => format!("{}.{rel}", &stem[..i]),
+                        None => rel.to_string(),
+                    }
+                }
+                None => tok.to_string(),
+            };
+            last = full.clone();
+            match (full.find(".{"), full.find('}')) {
+                (Some(a), Some(b)) => {
+                    for part in full[a + 2..b].split(',') {
+                        out.push(format!("{}.{}", &full[..a], part.trim()));
+                    }
+                }
+                _ => out.push(full),
+            }
+        }
+        let owner = out
+            .iter()
+            .rev()
+            .find(|f| f.ends_with("[]"))
+            .or(out.first())
+            .cloned();
+        if let (Some(subs), Some(owner)) = (subs, owner) {
+            let owner = owner.trim_end_matches(".*").to_string();
+            for sub in subs.split('`').skip(1).step_by(2) {
+                let sub = sub.split('.').next().unwrap_or(sub);
+                out.push(format!("{owner}.{}", sub.trim()));
+            }
+        }
+        out.into_iter()
+            .map(|f| f.trim_end_matches(".*").trim_end_matches("[]").to_string())
+            .collect()
+    }
+
+    fn class_of(s: &str) -> Option<Class> {
+        match s.trim() {
+            "SEC" => Some(Class::Sec),
+            "BEH" => Some(Class::Beh),
+            "OPS" => Some(Class::Ops),
+            "NA" => Some(Class::Na),
+            _ => None,
+        }
+    }
+
+    /// Where §7's deliberate departures are (each explained in the table).
+    const CLASS_DEPARTURES: &[&str] = &[
+        // Refused here although §7 says BEH: see the table's comment on `graphql`.
+        "graphql",
+        // A switch for base/child versioning, which is refused (§7 files it under BEH).
+        "definition.enabled",
+    ];
+
+    #[test]
+    fn every_field_of_the_reference_is_in_the_table() {
+        let text = include_str!("../../tests/fixtures/reference/tyk-apidef-fields.md");
+        let mut section = "";
+        let mut missing = Vec::new();
+        let mut wrong_class = Vec::new();
+        let mut rows = 0;
+        for line in text.lines() {
+            if let Some(h) = line.strip_prefix("### ") {
+                section = h.split_whitespace().next().unwrap_or("");
+                continue;
+            }
+            let cells: Vec<&str> = line.split('|').collect();
+            if cells.len() < 4 || !cells[1].contains('`') {
+                continue;
+            }
+            let (doc, prefixes): (Doc, &[&str]) = match section {
+                "7.1" => (Doc::Api, &[""]),
+                "7.2" => (Doc::Api, &["proxy."]),
+                "7.3" => (Doc::Api, &["version_data.versions.*."]),
+                "7.4" => (Doc::Api, &["version_data.versions.*.extended_paths."]),
+                "7.5" => (Doc::Api, &["auth.", "auth_configs.authToken."]),
+                "7.6" => (Doc::Api, &["CORS."]),
+                "7.7" => (Doc::Policy, &[""]),
+                "7.8" => (Doc::Session, &[""]),
+                "7.9" => (Doc::Config, &[""]),
+                _ => continue,
+            };
+            rows += 1;
+            let table = paths(doc);
+            let class = class_of(cells[cells.len() - 2]);
+            // The class is the row's; the sub-fields in parentheses are the row's parts.
+            let mains = row_fields(cells[1].split(" (`").next().unwrap_or_default());
+            for name in row_fields(cells[1]) {
+                for prefix in prefixes {
+                    let mut path = format!("{prefix}{name}");
+                    // §7.7/7.8 describe access definitions by their fields.
+                    if matches!(doc, Doc::Policy | Doc::Session) && path.starts_with("access_rights.") {
+                        path = path.replacen("access_rights.", "access_rights.*.", 1);
+                    }
+                    match covered(&table, &path) {
+                        None => missing.push(format!("{doc:?} {path}")),
+                        Some(n) => {
+                            let exact = table.iter().any(|(p, _)| *p == path);
+                            if let (true, true, Some(c)) = (exact, mains.contains(&name), class) {
+                                if n.class != c && !CLASS_DEPARTURES.contains(&path.as_str()) {
+                                    wrong_class.push(format!("{doc:?} {path}: table {:?}, reference {c:?}", n.class));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(rows > 250, "only {rows} rows read: has the reference's layout changed?");
+        assert!(missing.is_empty(), "fields of the reference missing from the table:\n{}", missing.join("\n"));
+        assert!(wrong_class.is_empty(), "classes differ from the reference:\n{}", wrong_class.join("\n"));
+    }
+
+    #[test]
+    fn row_parsing() {
+        assert_eq!(row_fields("`a.{x, y}`"), vec!["a.x", "a.y"]);
+        assert_eq!(row_fields("`oauth_meta.a` / `.b`"), vec!["oauth_meta.a", "oauth_meta.b"]);
+        assert_eq!(
+            row_fields("`white_list[]` (`path`, `method`)"),
+            vec!["white_list", "white_list[].path", "white_list[].method"]
+        );
+        assert_eq!(
+            row_fields("`uptime_tests.disabled`, `.check_list[]` (`url`)"),
+            vec!["uptime_tests.disabled", "uptime_tests.check_list", "uptime_tests.check_list[].url"]
+        );
+        assert_eq!(row_fields("`proxy.*`"), vec!["proxy"]);
+    }
+
+    /// A value that acts, for a field of this shape.
+    fn live(shape: Shape) -> Value {
+        match shape {
+            Shape::Bool => json!(true),
+            Shape::Int | Shape::Num => json!(5),
+            Shape::Str => json!("2000-01-01 00:00"),
+            Shape::StrList => json!(["10.0.0.1"]),
+            Shape::Any => json!({"enabled": true, "name": "x"}),
+            Shape::ListOf(_) => json!([{"path": "/x", "method": "GET", "name": "x"}]),
+            Shape::Struct(_) | Shape::MapOf(_) => json!({"x": 1}),
+        }
+    }
+
+    /// Sets `path` (with `*` → a concrete key) in `doc`, creating objects on the way.
+    fn set(doc: &mut Value, path: &str, v: Value) {
+        let segs: Vec<&str> = path.split('.').collect();
+        let mut cur = doc;
+        for (i, seg) in segs.iter().enumerate() {
+            let seg = if *seg == "*" { "k1" } else { seg };
+            let obj = cur.as_object_mut().expect("an object on the way");
+            if i == segs.len() - 1 {
+                obj.insert(seg.to_string(), v);
+                return;
+            }
+            cur = obj.entry(seg.to_string()).or_insert_with(|| json!({}));
+        }
+    }
+
+    /// Every refused field, set to a live value, refuses its document naming the field;
+    /// set to its zero value it is fine.
+    #[test]
+    fn every_refused_field_refuses_its_document_and_its_zero_value_does_not() {
+        let mut checked = 0;
+        for doc in [Doc::Api, Doc::Policy, Doc::Session, Doc::Config] {
+            let table = paths(doc);
+            for (path, node) in &table {
+                let Support::Refused(_) = node.support else { continue };
+                // Fields below one that is not walked for classification belong to it.
+                let shadowed = table.iter().any(|(p, n)| {
+                    path.starts_with(&format!("{p}.")) && !matches!(n.support, Support::Enforced)
+                });
+                if path.contains("[]") || shadowed {
+                    continue;
+                }
+                let (path, node) = (path.as_str(), *node);
+                let mut v = json!({});
+                let mut ctx = Ctx::default();
+                match node.inert {
+                    Inert::UnlessSibling(s) => {
+                        let sib = match path.rfind('.') {
+                            Some(i) => format!("{}.{s}", &path[..i]),
+                            None => s.to_string(),
+                        };
+                        set(&mut v, &sib, json!(true));
+                    }
+                    Inert::UnlessCustomDomains => ctx.custom_domains = true,
+                    Inert::HeaderOnly(when_not_versioned) => {
+                        set(&mut v, "version_data.not_versioned", json!(when_not_versioned))
+                    }
+                    _ => {}
+                }
+                let mut zero = v.clone();
+                set(&mut v, path, live(node.shape));
+                let want = path.replace('*', "k1");
+                let found = errors(doc, v.clone(), &ctx);
+                assert!(
+                    found.iter().any(|f| f.path == want && f.reason.contains("not supported by this build; refusing")),
+                    "{doc:?} {want}: not refused by {v}: {found:?}"
+                );
+                set(&mut zero, path, Value::Null);
+                let found = errors(doc, zero.clone(), &ctx);
+                assert!(
+                    !found.iter().any(|f| f.path == want),
+                    "{doc:?} {want}: its zero value is refused: {found:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 60, "only {checked} refused fields checked");
+    }
+
+    #[test]
+    fn inert_values_pass() {
+        let api = json!({
+            "enable_jwt": false,
+            "use_basic_auth": false,
+            "version_data": {"not_versioned": true, "versions": {"Default": {
+                "expires": "-1",
+                "extended_paths": {"black_list": [], "white_list": [{"path": "/a", "disabled": true}]},
+                "global_size_limit": 100, "global_size_limit_disabled": true
+            }}},
+            "allowed_ips": ["10.0.0.0/8"], "ip_access_control_disabled": true,
+            "domain": "api.example.com",
+            "global_rate_limit": {"rate": 0, "per": 0},
+            "auth_configs": {"jwt": {"auth_header_name": "Authorization"}},
+            "graphql": {"enabled": false, "execution_mode": "proxyOnly"}
+        });
+        assert_eq!(errors(Doc::Api, api, &Ctx::default()), vec![]);
+    }
+
+    #[test]
+    fn versioned_and_non_versioned_expiry() {
+        // A version's expires binds only a versioned API; the API's expiration only a
+        // non-versioned one. The other is a header-only warning.
+        let versioned = json!({"expiration": "2000-01-01 00:00", "version_data": {"not_versioned": false,
+            "versions": {"v1": {"expires": "2000-01-01 00:00"}}}});
+        let mut v = versioned.clone();
+        let found = examine(Doc::Api, &mut v, &Ctx::default());
+        let levels: Vec<(&str, Level)> = found.iter().map(|f| (f.path.as_str(), f.level)).collect();
+        assert_eq!(
+            levels,
+            vec![("expiration", Level::Warning), ("version_data.versions.v1.expires", Level::Error)]
+        );
+        let mut v = json!({"version_data": {"versions": {"Default": {"expires": "2000-01-01 00:00"}}, "not_versioned": true},
+            "expiration": "2000-01-01 00:00"});
+        let found = examine(Doc::Api, &mut v, &Ctx::default());
+        let levels: Vec<(&str, Level)> = found.iter().map(|f| (f.path.as_str(), f.level)).collect();
+        assert_eq!(
+            levels,
+            vec![("version_data.versions.Default.expires", Level::Warning), ("expiration", Level::Error)]
+        );
+    }
+
+    #[test]
+    fn names_match_case_insensitively_and_free_maps_are_untouched() {
+        let mut v = json!({"Rate": 5, "QUOTA_MAX": 10, "Access_Rights": {"MyAPI": {"API_ID": "MyAPI", "Versions": ["Default"]}},
+                           "Meta_Data": {"Team": "A"}, "unknown_Field": 1});
+        let found = examine(Doc::Policy, &mut v, &Ctx::default());
+        assert_eq!(found, vec![]);
+        assert_eq!(
+            v,
+            json!({"rate": 5, "quota_max": 10, "access_rights": {"MyAPI": {"api_id": "MyAPI", "versions": ["Default"]}},
+                   "meta_data": {"Team": "A"}, "unknown_Field": 1})
+        );
+        // Go's rule: an exact match is used as is, and the top-level CORS key is upper-case.
+        let mut v = json!({"cors": {"Enable": false}});
+        examine(Doc::Api, &mut v, &Ctx::default());
+        assert_eq!(v, json!({"CORS": {"enable": false}}));
+    }
+
+    #[test]
+    fn one_field_in_two_spellings_is_an_error_naming_both() {
+        let found = errors(Doc::Policy, json!({"rate": 1, "Rate": 2}), &Ctx::default());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "rate");
+        assert!(found[0].reason.contains("\"rate\" and \"Rate\""), "{}", found[0].reason);
+        let found = errors(Doc::Session, json!({"access_rights": {"a": {"Versions": [], "VERSIONS": []}}}), &Ctx::default());
+        assert_eq!(found[0].path, "access_rights.a.versions");
+    }
+
+    #[test]
+    fn every_type_error_is_reported_and_the_rest_still_decodes() {
+        let mut v = json!({"rate": "x", "quota_max": 1.5, "is_inactive": "yes", "tags": [1], "access_rights": {"a": {"versions": "v1"}}});
+        let found = examine(Doc::Policy, &mut v, &Ctx::default());
+        let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, vec!["rate", "quota_max", "is_inactive", "tags", "access_rights.a.versions"]);
+        assert!(found[1].reason.contains("expected an integer, got 1.5"), "{}", found[1].reason);
+        assert!(v["rate"].is_null() && v["access_rights"]["a"]["versions"].is_null());
+        // A wrong string is not echoed: it may be a secret.
+        let found = errors(Doc::Config, json!({"storage": {"password": 5, "port": "s3cret"}}), &Ctx::default());
+        assert!(!format!("{found:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn warnings_name_the_field() {
+        let mut v = json!({"CORS": {"enable": true}, "version_data": {"versions": {"v": {"extended_paths": {"url_rewrites": [{"path": "/a"}]}}}}});
+        let found = examine(Doc::Api, &mut v, &Ctx::default());
+        let got: Vec<(&str, Level)> = found.iter().map(|f| (f.path.as_str(), f.level)).collect();
+        assert_eq!(
+            got,
+            vec![("CORS.enable", Level::Warning), ("version_data.versions.v.extended_paths.url_rewrites", Level::Warning)]
+        );
+    }
+}

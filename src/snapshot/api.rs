@@ -167,9 +167,6 @@ pub fn compile_api(loaded: &LoadedApi) -> Result<Api, Vec<Issue>> {
             );
         }
     }
-    if d.global_rate_limit.rate < 0.0 || d.global_rate_limit.per < 0.0 {
-        // Negative means "unlimited" for keys; accept it here too rather than fail the file.
-    }
     if !issues.is_empty() {
         return Err(issues);
     }
@@ -192,7 +189,7 @@ pub fn compile_api(loaded: &LoadedApi) -> Result<Api, Vec<Issue>> {
         disable_rate_limit: d.disable_rate_limit,
         disable_quota: d.disable_quota,
         dont_set_quota_on_create: d.dont_set_quota_on_create,
-        global_rate: RateSpec::from_limit(d.global_rate_limit),
+        global_rate: RateSpec::from_limit(d.global_rate_limit.limit()),
         file: loaded.file.clone(),
     })
 }
