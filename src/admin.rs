@@ -35,9 +35,12 @@ pub fn error(status: StatusCode, message: &str) -> Response<GwBody> {
     json_response(status, &json!({"status": "error", "message": message}))
 }
 
-/// Tyk's error shape for a body with several problems: all of them in `message`, and
-/// one per entry in `errors` for tools.
+/// Tyk's error shape for a body with problems: all of them in `message` and, when there
+/// are several, one per entry in `errors` for tools (one problem is Tyk's body exactly).
 pub fn problems(status: StatusCode, list: &[String]) -> Response<GwBody> {
+    if list.len() == 1 {
+        return error(status, &list[0]);
+    }
     json_response(
         status,
         &json!({"status": "error", "message": list.join("; "), "errors": list}),
@@ -58,27 +61,27 @@ pub fn finding_lines(findings: &[crate::model::fields::Finding]) -> Vec<String> 
         .collect()
 }
 
-/// Reads a key body: Tyk's answer for text that is not JSON, else every problem of the
-/// session (types, names given twice, fields this build refuses) in one 400.
-fn read_session(body: &[u8], malformed: Response<GwBody>) -> Result<Session, (Vec<String>, Response<GwBody>)> {
-    let value = match json::parse_value(body) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::info!(error = %e, "key body rejected");
-            return Err((Vec::new(), malformed));
-        }
-    };
+/// Why a key body was not read.
+enum BadSession {
+    /// Not JSON: Tyk's own answer applies.
+    Malformed,
+    /// Every problem of the session (types, names given twice, refused fields).
+    Problems(Vec<String>),
+}
+
+/// Reads a key body with the field table.
+fn read_session(body: &[u8]) -> Result<Session, BadSession> {
+    let value = json::parse_value(body).map_err(|e| {
+        tracing::info!(error = %e, "key body rejected");
+        BadSession::Malformed
+    })?;
     let d = json::decode_doc_all::<Session>(Doc::Session, value, &Ctx::default());
     for w in &d.warnings {
         tracing::info!(field = %w.path, "key body: {}", w.reason);
     }
     match d.value {
         Some(s) if d.errors.is_empty() => Ok(s),
-        _ => {
-            let list = finding_lines(&d.errors);
-            let r = problems(StatusCode::BAD_REQUEST, &list);
-            Err((list, r))
-        }
+        _ => Err(BadSession::Problems(finding_lines(&d.errors))),
     }
 }
 
@@ -424,16 +427,15 @@ async fn add_key(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let malformed = match mode {
-        Mode::Create => error(StatusCode::INTERNAL_SERVER_ERROR, "Unmarshalling failed"),
-        Mode::Add => error(StatusCode::BAD_REQUEST, "Request malformed"),
-    };
-    let mut session = match read_session(&body, malformed) {
+    let mut session = match read_session(&body) {
         Ok(s) => s,
-        Err((mut list, r)) => {
-            if list.is_empty() {
-                return r;
+        Err(BadSession::Malformed) => {
+            return match mode {
+                Mode::Create => error(StatusCode::INTERNAL_SERVER_ERROR, "Unmarshalling failed"),
+                Mode::Add => error(StatusCode::BAD_REQUEST, "Request malformed"),
             }
+        }
+        Err(BadSession::Problems(mut list)) => {
             if key.is_some_and(|k| k.len() < state.config.min_token_length()) {
                 list.push(short_key_message(state));
             }
@@ -524,10 +526,10 @@ async fn update_key(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let malformed = error(StatusCode::BAD_REQUEST, "Request malformed");
-    let mut session = match read_session(&body, malformed) {
+    let mut session = match read_session(&body) {
         Ok(s) => s,
-        Err((_, r)) => return r,
+        Err(BadSession::Malformed) => return error(StatusCode::BAD_REQUEST, "Request malformed"),
+        Err(BadSession::Problems(list)) => return problems(StatusCode::BAD_REQUEST, &list),
     };
     let (stored_name, previous) = match resolve(state, key, query) {
         Err(r) => return r.into(),

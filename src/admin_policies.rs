@@ -4,8 +4,8 @@
 //! only a later reload in directory mode would read.
 
 use crate::admin::{error, json_response, problems, read_body};
-use crate::model::fields::{Ctx, Doc};
 use crate::body::GwBody;
+use crate::model::fields::{Ctx, Doc};
 use crate::model::{json, Policy};
 use crate::policy_store::{self, WriteFailure};
 use crate::state::AppState;

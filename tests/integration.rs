@@ -13,3 +13,4 @@ mod quotas;
 mod reload;
 mod startup;
 mod status_table;
+mod unsupported;

@@ -354,11 +354,16 @@ async fn malformed_bodies() {
     assert_admin_error(r.status, &r.json(), 400, "Request malformed");
     let r = gw.admin_raw("POST", "/tyk/keys", &auth, "[1,2").await;
     assert_admin_error(r.status, &r.json(), 400, "Request malformed");
-    // A wrong type is malformed too.
+    // A wrong type is a 400 naming the field (every such problem is listed at once).
     let r = gw
         .admin_raw("POST", "/tyk/keys/create", &auth, r#"{"quota_max": "ten"}"#)
         .await;
-    assert_admin_error(r.status, &r.json(), 500, "Unmarshalling failed");
+    assert_admin_error(
+        r.status,
+        &r.json(),
+        400,
+        "quota_max: expected an integer, got a string",
+    );
     let key = gw.create_key(key_for(&["open"])).await;
     let r = gw
         .admin_raw("PUT", &format!("/tyk/keys/{key}"), &auth, "{")

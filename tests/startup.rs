@@ -74,7 +74,11 @@ fn tyk_conf_with_a_wrong_type() {
     assert_rejected(
         dir.path(),
         &conf,
-        &[&conf.display().to_string(), "listen_port", "expected an integer, got a string"],
+        &[
+            &conf.display().to_string(),
+            "listen_port",
+            "expected an integer, got a string",
+        ],
     );
 }
 

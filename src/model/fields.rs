@@ -284,10 +284,15 @@ impl Walk<'_> {
                         let never = v.as_str().is_some_and(|x| x == "-1");
                         let header_only = when_not_versioned != self.not_versioned;
                         if classify && header_only && !never {
+                            let which = if when_not_versioned {
+                                "the API's expiration on a versioned API"
+                            } else {
+                                "a version's expires on a non-versioned API"
+                            };
                             self.push(
                                 Level::Warning,
                                 &here,
-                                "an expiry date: Tyk enforces it only for a versioned API (a version's expires) or a non-versioned one (the API's expiration); here it only sets the X-Tyk-Api-Expires response header, which this build does not send".into(),
+                                format!("Tyk does not enforce {which}, only sends it in the X-Tyk-Api-Expires response header, which this build does not"),
                             );
                         }
                         never || header_only
@@ -598,7 +603,9 @@ mod tests {
                 for prefix in prefixes {
                     let mut path = format!("{prefix}{name}");
                     // §7.7/7.8 describe access definitions by their fields.
-                    if matches!(doc, Doc::Policy | Doc::Session) && path.starts_with("access_rights.") {
+                    if matches!(doc, Doc::Policy | Doc::Session)
+                        && path.starts_with("access_rights.")
+                    {
                         path = path.replacen("access_rights.", "access_rights.*.", 1);
                     }
                     match covered(&table, &path) {
@@ -607,7 +614,10 @@ mod tests {
                             let exact = table.iter().any(|(p, _)| *p == path);
                             if let (true, true, Some(c)) = (exact, mains.contains(&name), class) {
                                 if n.class != c && !CLASS_DEPARTURES.contains(&path.as_str()) {
-                                    wrong_class.push(format!("{doc:?} {path}: table {:?}, reference {c:?}", n.class));
+                                    wrong_class.push(format!(
+                                        "{doc:?} {path}: table {:?}, reference {c:?}",
+                                        n.class
+                                    ));
                                 }
                             }
                         }
@@ -615,22 +625,40 @@ mod tests {
                 }
             }
         }
-        assert!(rows > 250, "only {rows} rows read: has the reference's layout changed?");
-        assert!(missing.is_empty(), "fields of the reference missing from the table:\n{}", missing.join("\n"));
-        assert!(wrong_class.is_empty(), "classes differ from the reference:\n{}", wrong_class.join("\n"));
+        assert!(
+            rows > 250,
+            "only {rows} rows read: has the reference's layout changed?"
+        );
+        assert!(
+            missing.is_empty(),
+            "fields of the reference missing from the table:\n{}",
+            missing.join("\n")
+        );
+        assert!(
+            wrong_class.is_empty(),
+            "classes differ from the reference:\n{}",
+            wrong_class.join("\n")
+        );
     }
 
     #[test]
     fn row_parsing() {
         assert_eq!(row_fields("`a.{x, y}`"), vec!["a.x", "a.y"]);
-        assert_eq!(row_fields("`oauth_meta.a` / `.b`"), vec!["oauth_meta.a", "oauth_meta.b"]);
+        assert_eq!(
+            row_fields("`oauth_meta.a` / `.b`"),
+            vec!["oauth_meta.a", "oauth_meta.b"]
+        );
         assert_eq!(
             row_fields("`white_list[]` (`path`, `method`)"),
             vec!["white_list", "white_list[].path", "white_list[].method"]
         );
         assert_eq!(
             row_fields("`uptime_tests.disabled`, `.check_list[]` (`url`)"),
-            vec!["uptime_tests.disabled", "uptime_tests.check_list", "uptime_tests.check_list[].url"]
+            vec![
+                "uptime_tests.disabled",
+                "uptime_tests.check_list",
+                "uptime_tests.check_list[].url"
+            ]
         );
         assert_eq!(row_fields("`proxy.*`"), vec!["proxy"]);
     }
@@ -671,7 +699,9 @@ mod tests {
         for doc in [Doc::Api, Doc::Policy, Doc::Session, Doc::Config] {
             let table = paths(doc);
             for (path, node) in &table {
-                let Support::Refused(_) = node.support else { continue };
+                let Support::Refused(_) = node.support else {
+                    continue;
+                };
                 // Fields below one that is not walked for classification belong to it.
                 let shadowed = table.iter().any(|(p, n)| {
                     path.starts_with(&format!("{p}.")) && !matches!(n.support, Support::Enforced)
@@ -691,9 +721,11 @@ mod tests {
                         set(&mut v, &sib, json!(true));
                     }
                     Inert::UnlessCustomDomains => ctx.custom_domains = true,
-                    Inert::HeaderOnly(when_not_versioned) => {
-                        set(&mut v, "version_data.not_versioned", json!(when_not_versioned))
-                    }
+                    Inert::HeaderOnly(when_not_versioned) => set(
+                        &mut v,
+                        "version_data.not_versioned",
+                        json!(when_not_versioned),
+                    ),
                     _ => {}
                 }
                 let mut zero = v.clone();
@@ -701,7 +733,8 @@ mod tests {
                 let want = path.replace('*', "k1");
                 let found = errors(doc, v.clone(), &ctx);
                 assert!(
-                    found.iter().any(|f| f.path == want && f.reason.contains("not supported by this build; refusing")),
+                    found.iter().any(|f| f.path == want
+                        && f.reason.contains("not supported by this build; refusing")),
                     "{doc:?} {want}: not refused by {v}: {found:?}"
                 );
                 set(&mut zero, path, Value::Null);
@@ -746,7 +779,10 @@ mod tests {
         let levels: Vec<(&str, Level)> = found.iter().map(|f| (f.path.as_str(), f.level)).collect();
         assert_eq!(
             levels,
-            vec![("expiration", Level::Warning), ("version_data.versions.v1.expires", Level::Error)]
+            vec![
+                ("expiration", Level::Warning),
+                ("version_data.versions.v1.expires", Level::Error)
+            ]
         );
         let mut v = json!({"version_data": {"versions": {"Default": {"expires": "2000-01-01 00:00"}}, "not_versioned": true},
             "expiration": "2000-01-01 00:00"});
@@ -754,7 +790,10 @@ mod tests {
         let levels: Vec<(&str, Level)> = found.iter().map(|f| (f.path.as_str(), f.level)).collect();
         assert_eq!(
             levels,
-            vec![("version_data.versions.Default.expires", Level::Warning), ("expiration", Level::Error)]
+            vec![
+                ("version_data.versions.Default.expires", Level::Warning),
+                ("expiration", Level::Error)
+            ]
         );
     }
 
@@ -780,8 +819,16 @@ mod tests {
         let found = errors(Doc::Policy, json!({"rate": 1, "Rate": 2}), &Ctx::default());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].path, "rate");
-        assert!(found[0].reason.contains("\"rate\" and \"Rate\""), "{}", found[0].reason);
-        let found = errors(Doc::Session, json!({"access_rights": {"a": {"Versions": [], "VERSIONS": []}}}), &Ctx::default());
+        assert!(
+            found[0].reason.contains("\"rate\" and \"Rate\""),
+            "{}",
+            found[0].reason
+        );
+        let found = errors(
+            Doc::Session,
+            json!({"access_rights": {"a": {"Versions": [], "VERSIONS": []}}}),
+            &Ctx::default(),
+        );
         assert_eq!(found[0].path, "access_rights.a.versions");
     }
 
@@ -790,11 +837,28 @@ mod tests {
         let mut v = json!({"rate": "x", "quota_max": 1.5, "is_inactive": "yes", "tags": [1], "access_rights": {"a": {"versions": "v1"}}});
         let found = examine(Doc::Policy, &mut v, &Ctx::default());
         let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, vec!["rate", "quota_max", "is_inactive", "tags", "access_rights.a.versions"]);
-        assert!(found[1].reason.contains("expected an integer, got 1.5"), "{}", found[1].reason);
+        assert_eq!(
+            paths,
+            vec![
+                "rate",
+                "quota_max",
+                "is_inactive",
+                "tags",
+                "access_rights.a.versions"
+            ]
+        );
+        assert!(
+            found[1].reason.contains("expected an integer, got 1.5"),
+            "{}",
+            found[1].reason
+        );
         assert!(v["rate"].is_null() && v["access_rights"]["a"]["versions"].is_null());
         // A wrong string is not echoed: it may be a secret.
-        let found = errors(Doc::Config, json!({"storage": {"password": 5, "port": "s3cret"}}), &Ctx::default());
+        let found = errors(
+            Doc::Config,
+            json!({"storage": {"password": 5, "port": "s3cret"}}),
+            &Ctx::default(),
+        );
         assert!(!format!("{found:?}").contains("s3cret"));
     }
 
@@ -805,7 +869,13 @@ mod tests {
         let got: Vec<(&str, Level)> = found.iter().map(|f| (f.path.as_str(), f.level)).collect();
         assert_eq!(
             got,
-            vec![("CORS.enable", Level::Warning), ("version_data.versions.v.extended_paths.url_rewrites", Level::Warning)]
+            vec![
+                ("CORS.enable", Level::Warning),
+                (
+                    "version_data.versions.v.extended_paths.url_rewrites",
+                    Level::Warning
+                )
+            ]
         );
     }
 }
