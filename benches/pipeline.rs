@@ -113,7 +113,7 @@ fn compile_10k_policies(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("read + compile 10k policies", |b| {
         b.iter(|| {
-            tollgate::state::build_snapshot(&cfg, 2)
+            tollgate::server::state::build_snapshot(&cfg, 2)
                 .map(|s| s.policies.len())
                 .unwrap()
         })
@@ -125,7 +125,7 @@ fn key_lookup_1m(c: &mut Criterion) {
     let n = 1_000_000usize;
     let dir = tempfile::tempdir().unwrap();
     let store = tollgate::store::KeyStore::open(dir.path()).unwrap();
-    let session = tollgate::model::Session {
+    let session = tollgate::tyk::Session {
         org_id: "default".into(),
         apply_policies: vec!["tier-a".into()],
         ..Default::default()

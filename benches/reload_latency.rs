@@ -11,9 +11,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use tollgate::config::Config;
 use tollgate::limits::Clock;
-use tollgate::state::AppState;
+use tollgate::server::state::AppState;
+use tollgate::tyk::config::Config;
 
 fn policies(url: &str) -> serde_json::Value {
     json!({"p": {"id": "p", "org_id": "default", "rate": -1, "quota_max": -1,

@@ -7,8 +7,8 @@
 //! rules, metadata, tags) instead of a key that only lists its policies.
 
 use std::time::Instant;
-use tollgate::model::Session;
 use tollgate::store::KeyStore;
+use tollgate::tyk::Session;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -100,7 +100,7 @@ fn main() {
     let mut times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let snap = tollgate::state::build_snapshot(&cfg, 2).unwrap();
+        let snap = tollgate::server::state::build_snapshot(&cfg, 2).unwrap();
         times.push(t.elapsed());
         assert_eq!(snap.policies.len(), 10_000);
     }

@@ -16,29 +16,16 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod admin_policies;
-pub mod body;
 pub mod cli;
-pub mod config;
-pub mod dashboard;
-pub mod echo;
-pub mod error;
-pub mod keys;
 pub mod limits;
-pub mod lint;
-pub mod load;
-pub mod model;
 pub mod pipeline;
 pub mod policy;
-pub mod policy_cli;
-pub mod policy_store;
-pub mod reload;
+pub mod respond;
 pub mod server;
-pub mod snapshot;
-pub mod state;
 pub mod store;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
+pub mod tyk;
 pub mod upstream;
 pub mod util;
 
@@ -46,7 +33,7 @@ pub mod util;
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("invalid configuration:\n{0}")]
-    Files(load::Issues),
+    Files(policy::read::Issues),
     #[error("key store: {0}")]
     Store(String),
     #[error("cannot listen on {0}: {1}")]

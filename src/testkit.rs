@@ -4,10 +4,10 @@
 //! tier policies with 10 `allowed_urls` rules between them, and policies for every
 //! refusal), opens the real key store there and fills it.
 
-use crate::config::Config;
 use crate::limits::Clock;
-use crate::model::Session;
-use crate::state::AppState;
+use crate::server::state::AppState;
+use crate::tyk::config::Config;
+use crate::tyk::Session;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -627,11 +627,12 @@ async fn tyk_fixtures_that_load_answer_as_tyk() {
             serde_json::to_vec(&def).unwrap(),
         )
         .unwrap();
-        let Ok(cfg) = tollgate::config::Config::load(Some(&conf), Vec::<(String, String)>::new())
+        let Ok(cfg) =
+            tollgate::tyk::config::Config::load(Some(&conf), Vec::<(String, String)>::new())
         else {
             continue;
         };
-        let Ok(snap) = tollgate::state::build_snapshot(&cfg, 1) else {
+        let Ok(snap) = tollgate::server::state::build_snapshot(&cfg, 1) else {
             continue;
         };
         drop(snap);

@@ -13,7 +13,7 @@ pub use clock::{Clock, ManualClock};
 pub use quota::{QuotaCell, QuotaDecision};
 pub use rate::{Limiter, RateDecision};
 
-use crate::snapshot::{QuotaSpec, RateSpec};
+use crate::policy::snapshot::{QuotaSpec, RateSpec};
 use crate::util::KeyMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -11,7 +11,7 @@
 //! crash can under-grant by at most one reservation chunk but never grant more than
 //! `max`. A clean shutdown writes exact counts, so nothing is lost.
 
-use crate::snapshot::QuotaSpec;
+use crate::policy::snapshot::QuotaSpec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 

@@ -2,7 +2,7 @@
 //! bursting up to `rate` (PRODUCT.md decision 8).
 
 use super::clock::Clock;
-use crate::snapshot::RateSpec;
+use crate::policy::snapshot::RateSpec;
 use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};

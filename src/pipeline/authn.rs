@@ -1,6 +1,6 @@
 //! Stage: read the key from the request (tyk-compat §4.1).
 
-use crate::snapshot::AuthSpec;
+use crate::policy::snapshot::AuthSpec;
 use http::HeaderMap;
 use std::borrow::Cow;
 

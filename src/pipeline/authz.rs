@@ -1,8 +1,8 @@
 //! Stages: key state (inactive, expired), API access and version, `allowed_urls`.
 
-use crate::error::GatewayError;
-use crate::snapshot::acl::Matching;
-use crate::snapshot::{Api, Grant, Limits, VersionLocation, VersionRule};
+use crate::policy::snapshot::acl::Matching;
+use crate::policy::snapshot::{Api, Grant, Limits, VersionLocation, VersionRule};
+use crate::respond::refusal::GatewayError;
 use http::HeaderMap;
 
 /// Inactive before expired, as Tyk checks them (tyk-compat §4.2).
@@ -112,11 +112,11 @@ pub fn check_urls(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::LoadedApi;
-    use crate::model::json::decode;
-    use crate::snapshot::acl::UrlRule;
-    use crate::snapshot::api::compile_api;
-    use crate::snapshot::ApiGrant;
+    use crate::policy::read::LoadedApi;
+    use crate::policy::snapshot::acl::UrlRule;
+    use crate::policy::snapshot::api::compile_api;
+    use crate::policy::snapshot::ApiGrant;
+    use crate::tyk::json::decode;
     use std::collections::HashMap;
     use std::sync::Arc;
 
@@ -151,8 +151,8 @@ mod tests {
                 id.to_string(),
                 ApiGrant {
                     versions: versions.iter().map(|s| s.to_string()).collect(),
-                    urls: crate::snapshot::acl::UrlAcl::build(urls, |p| {
-                        crate::snapshot::acl::compile_set(p).map(Arc::new)
+                    urls: crate::policy::snapshot::acl::UrlAcl::build(urls, |p| {
+                        crate::policy::snapshot::acl::compile_set(p).map(Arc::new)
                     }),
                     limits: limits(),
                 },

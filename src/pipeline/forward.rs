@@ -1,10 +1,10 @@
 //! Stage: build the upstream request and send it. The only stage that does I/O.
 
-use crate::body::GwBody;
-use crate::error::GatewayError;
-use crate::snapshot::Api;
-use crate::state::UpstreamClient;
-use crate::upstream::{wire, UpstreamError};
+use crate::policy::snapshot::Api;
+use crate::respond::body::GwBody;
+use crate::respond::refusal::GatewayError;
+use crate::server::state::UpstreamClient;
+use crate::upstream::{h1, UpstreamError};
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
     TRAILER, TRANSFER_ENCODING, UPGRADE,
@@ -213,7 +213,7 @@ pub async fn send(
     }
     if body.is_end_stream() {
         let mut head = Vec::with_capacity(256 + target.len());
-        wire::encode_head(&mut head, &parts.method, &target, &parts.headers);
+        h1::encode_head(&mut head, &parts.method, &target, &parts.headers);
         let sent = client.send_bodiless(authority, &parts.method, &head, timeout);
         return match tokio::time::timeout(timeout, sent).await {
             Err(_) => Err(GatewayError::UpstreamTimeout),
@@ -354,9 +354,9 @@ mod tests {
 
     #[test]
     fn method_overrides_never_reach_the_upstream() {
-        let api = crate::snapshot::api::compile_api(&crate::load::LoadedApi {
+        let api = crate::policy::snapshot::api::compile_api(&crate::policy::read::LoadedApi {
             file: "a.json".into(),
-            def: crate::model::json::decode(
+            def: crate::tyk::json::decode(
                 br#"{"api_id": "a", "proxy": {"listen_path": "/a/", "target_url": "http://h:1"}}"#,
             )
             .unwrap(),

@@ -20,11 +20,11 @@ pub mod authz;
 pub mod forward;
 pub mod path;
 
-use crate::body::GwBody;
-use crate::error::{self, GatewayError, RateHeaders};
 use crate::limits::{QuotaDecision, RateDecision};
-use crate::snapshot::{Api, GrantError, QuotaSpec, Snapshot};
-use crate::state::AppState;
+use crate::policy::snapshot::{Api, GrantError, QuotaSpec, Snapshot};
+use crate::respond::body::GwBody;
+use crate::respond::refusal::{self, GatewayError, RateHeaders};
+use crate::server::state::AppState;
 use http::{HeaderMap, Method, Request, Response, Version};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
@@ -59,7 +59,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: Peer) -
                 status = e.status().as_u16(),
                 "request refused"
             );
-            error::render(&e, !state.config.hide_generator_header)
+            refusal::render(&e, !state.config.hide_generator_header)
         }
     }
 }
@@ -140,12 +140,12 @@ pub fn decide<'s>(
         let grant = match &entry.grant {
             Ok(g) => g,
             Err(GrantError::Policy(e)) => {
-                tracing::info!(key = %crate::keys::fingerprint(&key), api = %api.id, reason = %e, "policies could not be applied");
+                tracing::info!(key = %crate::tyk::keys::fingerprint(&key), api = %api.id, reason = %e, "policies could not be applied");
                 return Err(GatewayError::KeyDenied);
             }
             Err(e @ GrantError::Session(_)) => {
                 if entry.first_report() {
-                    tracing::error!(key = %crate::keys::fingerprint(&key), api = %api.id, reason = %e, "refusing a key whose stored session is unusable");
+                    tracing::error!(key = %crate::tyk::keys::fingerprint(&key), api = %api.id, reason = %e, "refusing a key whose stored session is unusable");
                 }
                 return Err(GatewayError::KeyDenied);
             }
@@ -316,8 +316,8 @@ async fn run(
     .await?;
     let h = resp.headers_mut();
     match headers {
-        Some(rh) => error::set_rate_headers(h, rh),
-        None if cfg.rate_headers_from_rate() => error::remove_rate_headers(h),
+        Some(rh) => refusal::set_rate_headers(h, rh),
+        None if cfg.rate_headers_from_rate() => refusal::remove_rate_headers(h),
         None => {}
     }
     Ok(resp)

@@ -11,8 +11,8 @@
 //! On error the session may already be partially modified (Tyk mutates in place
 //! too); callers must treat it as rejected and discard the modified copy.
 
-use crate::model::session::GraphqlType;
-use crate::model::{
+use crate::tyk::session::GraphqlType;
+use crate::tyk::{
     AccessDefinition, AccessSpec, ApiLimit, Endpoint, EndpointMethod, Policy, RateLimit, Session,
 };
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! hand-written cases for the rules the fixture file does not pin down.
 
 use super::*;
-use crate::model::json::from_value;
+use crate::tyk::json::from_value;
 use serde_json::{json, Map, Value};
 
 const CASES: &str = include_str!(concat!(

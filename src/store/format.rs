@@ -1,7 +1,7 @@
 //! Encoding and decoding of the JSON-lines records (see the module docs of `store`).
 
-use crate::model::json::from_value;
-use crate::model::{session_check, Session};
+use crate::tyk::json::from_value;
+use crate::tyk::{session_check, Session};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;

@@ -104,8 +104,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-use crate::model::json::DecodeError;
-use crate::model::Session;
+use crate::tyk::json::DecodeError;
+use crate::tyk::Session;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
@@ -178,7 +178,7 @@ impl StoredKey {
         let json = self.json();
         // The direct decode is the common case; the `Value` route also accepts nulls
         // (as the load path does) and names the failing field.
-        serde_json::from_str(json).or_else(|_| crate::model::json::decode(json.as_bytes()))
+        serde_json::from_str(json).or_else(|_| crate::tyk::json::decode(json.as_bytes()))
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 type Quotas = BTreeMap<(String, String), (u64, i64)>;
 
 fn session(n: i64) -> Session {
-    crate::model::json::from_value(json!({
+    crate::tyk::json::from_value(json!({
         "rate": 10.0 + n as f64,
         "per": 1.0,
         "quota_max": n,
@@ -1010,7 +1010,7 @@ fn stored_keys_decode_on_demand() {
     // What put stores decodes to what was put.
     for s in [
         session,
-        crate::model::session_check::tests::full_session(),
+        crate::tyk::session_check::tests::full_session(),
         Session::default(),
     ] {
         let stored = StoredKey::stored(&Encoded::new("k", &s).unwrap(), 1);

@@ -75,7 +75,7 @@ pub enum UpstreamError {
     #[error("{0}")]
     Http(hyper::Error),
     #[error("{0}")]
-    Wire(wire::WireError),
+    Wire(h1::WireError),
 }
 
 impl UpstreamError {
@@ -84,7 +84,7 @@ impl UpstreamError {
     }
 }
 
-pub mod wire;
+pub mod h1;
 
 struct Idle<C = Sender> {
     conn: C,
@@ -130,7 +130,7 @@ struct Idles {
     /// with SipHash, a measurable share of a proxied request.
     by_authority: IdleMap<Sender>,
     /// Sockets for [`wire`] exchanges, most recently returned last.
-    wire: IdleMap<wire::Conn>,
+    wire: IdleMap<h1::Conn>,
     last_sweep: Instant,
 }
 
@@ -320,9 +320,9 @@ impl Pool {
         drop(refused);
     }
 
-    /// Sends a request without a body (`head` from [`wire::encode_head`]) over a pooled
+    /// Sends a request without a body (`head` from [`h1::encode_head`]) over a pooled
     /// or new socket and reads the response head; the body streams from the returned
-    /// [`wire::WireBody`], which gives the socket back at its end. If a pooled socket
+    /// [`h1::WireBody`], which gives the socket back at its end. If a pooled socket
     /// fails before any byte of a response, a GET/HEAD/OPTIONS/TRACE goes out again on a
     /// new one (Go's transport rule); other methods may have been acted on, so they fail.
     pub async fn send_bodiless(
@@ -331,20 +331,20 @@ impl Pool {
         method: &Method,
         head: &[u8],
         body_idle: Duration,
-    ) -> Result<(wire::Head, wire::WireBody), UpstreamError> {
+    ) -> Result<(h1::Head, h1::WireBody), UpstreamError> {
         let head_request = *method == Method::HEAD;
         if let Some(mut conn) = self.checkout_wire(authority) {
-            match wire::exchange(&mut conn, head, head_request).await {
+            match h1::exchange(&mut conn, head, head_request).await {
                 Ok(h) => return Ok(self.wire_response(authority, conn, h, body_idle)),
-                Err(wire::ExchangeError::BeforeResponse(e)) if is_replayable(method) => {
+                Err(h1::ExchangeError::BeforeResponse(e)) if is_replayable(method) => {
                     self.inner.retried.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(error = %e, "pooled upstream connection was closed; sending the request again on a new one");
                 }
                 Err(e) => return Err(UpstreamError::Wire(e.into_inner())),
             }
         }
-        let mut conn = wire::Conn::new(tcp_connect(authority).await?);
-        match wire::exchange(&mut conn, head, head_request).await {
+        let mut conn = h1::Conn::new(tcp_connect(authority).await?);
+        match h1::exchange(&mut conn, head, head_request).await {
             Ok(h) => Ok(self.wire_response(authority, conn, h, body_idle)),
             Err(e) => Err(UpstreamError::Wire(e.into_inner())),
         }
@@ -353,22 +353,22 @@ impl Pool {
     fn wire_response(
         &self,
         authority: &Authority,
-        conn: wire::Conn,
-        head: wire::Head,
+        conn: h1::Conn,
+        head: h1::Head,
         body_idle: Duration,
-    ) -> (wire::Head, wire::WireBody) {
+    ) -> (h1::Head, h1::WireBody) {
         let back = WireReturn {
             pool: self.clone(),
             key: authority.clone(),
         };
-        let body = wire::WireBody::new(conn, &head, body_idle, back);
+        let body = h1::WireBody::new(conn, &head, body_idle, back);
         (head, body)
     }
 
     /// The most recently returned socket that is still clean (see
-    /// [`wire::Conn::is_reusable`]); expired and unusable ones are dropped. Checks run
+    /// [`h1::Conn::is_reusable`]); expired and unusable ones are dropped. Checks run
     /// outside the pool's lock.
-    fn checkout_wire(&self, key: &Authority) -> Option<wire::Conn> {
+    fn checkout_wire(&self, key: &Authority) -> Option<h1::Conn> {
         let now = Instant::now();
         let mut expired = Vec::new();
         let found = loop {
@@ -392,7 +392,7 @@ impl Pool {
         found
     }
 
-    fn put_wire(&self, key: Authority, conn: wire::Conn) {
+    fn put_wire(&self, key: Authority, conn: h1::Conn) {
         let now = Instant::now();
         let idle = Idle { conn, since: now };
         let refused = {
@@ -430,7 +430,7 @@ pub struct WireReturn {
 }
 
 impl WireReturn {
-    pub fn put(self, conn: wire::Conn) {
+    pub fn put(self, conn: h1::Conn) {
         self.pool.put_wire(self.key, conn);
     }
 }
@@ -672,7 +672,7 @@ mod tests {
         let mut head = Vec::new();
         let mut h = http::HeaderMap::new();
         h.insert("host", up.as_str().parse().unwrap());
-        wire::encode_head(&mut head, &Method::GET, "/x", &h);
+        h1::encode_head(&mut head, &Method::GET, "/x", &h);
         let t = Duration::from_secs(5);
         let (_, body) = pool
             .send_bodiless(&up, &Method::GET, &head, t)
@@ -687,7 +687,7 @@ mod tests {
             tokio::time::sleep(idle).await;
         }
         head.clear();
-        wire::encode_head(&mut head, &method, "/x", &h);
+        h1::encode_head(&mut head, &method, "/x", &h);
         let outcome = match pool.send_bodiless(&up, &method, &head, t).await {
             Ok((_, body)) => body.collect().await.map(|_| ()).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

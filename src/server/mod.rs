@@ -1,9 +1,11 @@
 //! Listeners, connections and graceful shutdown.
 
+pub mod state;
+
 use crate::admin;
-use crate::body::GwBody;
 use crate::pipeline;
-use crate::state::AppState;
+use crate::respond::body::GwBody;
+use crate::server::state::AppState;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -33,7 +35,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// API whose listen path (other than `/`) claims them: a proxied `/api/` keeps its whole
 /// path space. (`/tyk/` and the health checks stay reserved, as in Tyk.)
 fn claimed_by_api(state: &AppState, path: &str) -> bool {
-    crate::dashboard::is_dashboard_path(path)
+    crate::admin::dashboard::is_dashboard_path(path)
         && state
             .snapshot
             .load()
@@ -136,7 +138,7 @@ pub struct Running {
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    watcher: Option<crate::reload::Watcher>,
+    watcher: Option<crate::policy::watch::Watcher>,
 }
 
 impl Running {
@@ -194,7 +196,7 @@ pub async fn start(state: Arc<AppState>) -> Result<Running, crate::StartupError>
         },
         rx,
     )));
-    let watcher = crate::reload::start(&state);
+    let watcher = crate::policy::watch::start(&state);
     Ok(Running {
         addr,
         control_addr,

@@ -1,14 +1,14 @@
 //! `/tyk/policies` (Gateway REST API, tyk-compat §8.2), with one difference from Tyk:
 //! writes go to the policy source tollgate actually reads and are live when the call
-//! returns (PRODUCT.md decision 6; see `crate::policy_store`). Tyk writes a file that
+//! returns (PRODUCT.md decision 6; see `crate::policy::write`). Tyk writes a file that
 //! only a later reload in directory mode would read.
 
 use crate::admin::{error, json_response, problems, read_body};
-use crate::body::GwBody;
-use crate::model::fields::{Ctx, Doc};
-use crate::model::{json, Policy};
-use crate::policy_store::{self, WriteFailure};
-use crate::state::AppState;
+use crate::policy::write::{self, WriteFailure};
+use crate::respond::body::GwBody;
+use crate::server::state::AppState;
+use crate::tyk::fields::{Ctx, Doc};
+use crate::tyk::{json, Policy};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
@@ -101,17 +101,17 @@ async fn write(
     let id = policy.effective_id().to_string();
     if id.is_empty() {
         list.push("Unable to create policy without id.".into());
-    } else if !state.config.allow_unsafe_policy_ids && !policy_store::valid_id(&id) {
+    } else if !state.config.allow_unsafe_policy_ids && !write::valid_id(&id) {
         list.push("Invalid Policy ID: Allowed characters: a-z, A-Z, 0-9, ., _, -, ~".into());
     }
-    list.extend(policy_store::validate(
+    list.extend(write::validate(
         &policy,
-        crate::state::compile_settings(&state.config).matching,
+        crate::server::state::compile_settings(&state.config).matching,
     ));
     if !list.is_empty() {
         return problems(StatusCode::BAD_REQUEST, &list);
     }
-    match policy_store::save(state, policy).await {
+    match write::save(state, policy).await {
         Ok(()) => {
             let action = if mode == Write::Create {
                 "added"
@@ -138,7 +138,7 @@ async fn write(
 }
 
 async fn delete(state: &Arc<AppState>, id: &str) -> Response<GwBody> {
-    match policy_store::remove(state, id).await {
+    match write::remove(state, id).await {
         Ok(()) => json_response(
             StatusCode::OK,
             &json!({"key": id, "status": "ok", "action": "deleted"}),

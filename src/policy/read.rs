@@ -3,10 +3,10 @@
 //! Every problem is collected (not just the first) with the file, the JSON path and
 //! the reason, so `tollgate check` and a failed reload can show them all at once.
 
-use crate::config::Config;
-use crate::model::fields::{Ctx, Doc, Finding};
-use crate::model::json::{self, join_path};
-use crate::model::{ApiDefinition, Policy};
+use crate::tyk::config::Config;
+use crate::tyk::fields::{Ctx, Doc, Finding};
+use crate::tyk::json::{self, join_path};
+use crate::tyk::{ApiDefinition, Policy};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;

@@ -309,9 +309,9 @@ impl<'de> Visitor<'de> for FieldOf {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::session::{AccessSpec, GraphqlType};
-    use crate::model::Session;
-    use crate::model::{AccessDefinition, ApiLimit, Endpoint, EndpointMethod, RateLimit};
+    use crate::tyk::session::{AccessSpec, GraphqlType};
+    use crate::tyk::Session;
+    use crate::tyk::{AccessDefinition, ApiLimit, Endpoint, EndpointMethod, RateLimit};
 
     fn decodes(json: &str) -> bool {
         serde_json::from_str::<Session>(json).is_ok()

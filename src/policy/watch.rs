@@ -6,8 +6,8 @@
 //! directories are ignored. Bursts of events (a save is several) are debounced into one
 //! reload; a reload that reads the same bytes as the live snapshot swaps nothing.
 
-use crate::load::PolicySource;
-use crate::state::AppState;
+use crate::policy::read::PolicySource;
+use crate::server::state::AppState;
 use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,7 +64,7 @@ fn dir_of(p: &Path) -> PathBuf {
 }
 
 /// The directories named by the config.
-pub fn targets(cfg: &crate::config::Config) -> Vec<Target> {
+pub fn targets(cfg: &crate::tyk::config::Config) -> Vec<Target> {
     let mut t = vec![Target {
         dir: PathBuf::from(&cfg.app_path),
         file: None,
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn targets_from_config() {
-        let mut cfg = crate::config::Config::default();
+        let mut cfg = crate::tyk::config::Config::default();
         cfg.policies.policy_record_name = "policies.json".into();
         let t = targets(&cfg);
         assert_eq!(t[1].dir, PathBuf::from("."));

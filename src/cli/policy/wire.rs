@@ -339,9 +339,9 @@ pub fn to_yaml(p: &PolicyOut) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy_cli::apis::resolve;
-    use crate::policy_cli::apis::tests::{api, catalogue};
-    use crate::policy_cli::schema;
+    use crate::cli::policy::apis::resolve;
+    use crate::cli::policy::apis::tests::{api, catalogue};
+    use crate::cli::policy::schema;
 
     fn wire_of(yaml: &str, apis: &[ApiInfo]) -> Value {
         let file = schema::parse(yaml).unwrap();

@@ -229,8 +229,8 @@ fn not_found(sel: &Selector, apis: &[ApiInfo]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::policy_cli::schema::AccessEntry;
-    use crate::policy_cli::yaml::Pos;
+    use crate::cli::policy::schema::AccessEntry;
+    use crate::cli::policy::yaml::Pos;
     use serde_json::json;
 
     pub fn api(id: &str, name: &str, path: &str, tags: &[&str]) -> ApiInfo {

@@ -3,8 +3,8 @@
 use super::acl::{self, UrlAcl, UrlRule};
 use super::api::RateSpec;
 use super::Snapshot;
-use crate::model::{ApiLimit, Session};
 use crate::policy::{self, ApplyError};
+use crate::tyk::{ApiLimit, Session};
 use std::collections::HashMap;
 use std::sync::Arc;
 

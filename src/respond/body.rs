@@ -1,7 +1,7 @@
 //! The one response body type: a small buffer for gateway-made answers, or the
 //! upstream's body streamed through with an idle timeout (never buffered whole).
 
-use crate::upstream::wire::WireBody;
+use crate::upstream::h1::WireBody;
 use crate::upstream::Lease;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -85,7 +85,7 @@ pub enum BodyError {
     #[error("upstream body stalled for {0:?}")]
     Idle(Duration),
     #[error("upstream body: {0}")]
-    Wire(#[from] crate::upstream::wire::WireError),
+    Wire(#[from] crate::upstream::h1::WireError),
 }
 
 pin_project_lite::pin_project! {

@@ -21,10 +21,10 @@ pub struct AccessSpec {
 #[serde(default)]
 pub struct RateLimit {
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub rate: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub per: f64,
 }
 
@@ -64,13 +64,13 @@ pub struct Endpoint {
 #[serde(default)]
 pub struct ApiLimit {
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub rate: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub per: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub throttle_interval: f64,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub throttle_retry_limit: i64,
@@ -153,16 +153,16 @@ pub struct Session {
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub last_check: i64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub allowance: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub rate: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub per: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub throttle_interval: f64,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub throttle_retry_limit: i64,
@@ -229,7 +229,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::json::decode;
+    use crate::tyk::json::decode;
 
     #[test]
     fn empty_session_serialises_as_empty_object() {

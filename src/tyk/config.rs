@@ -4,8 +4,8 @@
 //! Unknown keys are ignored (real Tyk files carry dozens we do not use); a known key
 //! with the wrong type is an error naming the key, never a silent default.
 
-use crate::model::fields::{self, Ctx, Doc, Finding, Level};
-use crate::model::json::{self, DecodeError};
+use crate::tyk::fields::{self, Ctx, Doc, Finding, Level};
+use crate::tyk::json::{self, DecodeError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;

@@ -3,11 +3,14 @@
 //! Responses follow Tyk's encoder: compact JSON and a trailing newline,
 //! `Content-Type: application/json`; errors are `{"status":"error","message":...}`.
 
-use crate::body::GwBody;
-use crate::keys;
-use crate::model::fields::{Ctx, Doc};
-use crate::model::{json, Session};
-use crate::state::AppState;
+pub mod dashboard;
+pub mod policies;
+
+use crate::respond::body::GwBody;
+use crate::server::state::AppState;
+use crate::tyk::fields::{Ctx, Doc};
+use crate::tyk::keys;
+use crate::tyk::{json, Session};
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
@@ -48,7 +51,7 @@ pub fn problems(status: StatusCode, list: &[String]) -> Response<GwBody> {
 }
 
 /// `path: reason` for each finding of the field table.
-pub fn finding_lines(findings: &[crate::model::fields::Finding]) -> Vec<String> {
+pub fn finding_lines(findings: &[crate::tyk::fields::Finding]) -> Vec<String> {
     findings
         .iter()
         .map(|f| {
@@ -116,9 +119,9 @@ fn route_shape(path: &str) -> String {
 }
 
 /// Does this path belong to the control API (rather than a proxied API)?
-pub fn is_control_path(cfg: &crate::config::Config, path: &str) -> bool {
+pub fn is_control_path(cfg: &crate::tyk::config::Config, path: &str) -> bool {
     path.starts_with("/tyk/")
-        || crate::dashboard::is_dashboard_path(path)
+        || crate::admin::dashboard::is_dashboard_path(path)
         || path.strip_prefix('/').is_some_and(|p| {
             p == cfg.health_check_endpoint_name || p == cfg.readiness_check_endpoint_name
         })
@@ -140,8 +143,8 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
             error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         };
     }
-    if crate::dashboard::is_dashboard_path(&path) {
-        return crate::dashboard::handle(state, req).await;
+    if crate::admin::dashboard::is_dashboard_path(&path) {
+        return crate::admin::dashboard::handle(state, req).await;
     }
     if !state.config.admin_enabled() {
         return error(
@@ -222,7 +225,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
             }
             _ => method_not_allowed(),
         },
-        _ => crate::admin_policies::route(state, &method, &segs, req)
+        _ => crate::admin::policies::route(state, &method, &segs, req)
             .await
             .unwrap_or_else(not_found_text),
     }
@@ -600,7 +603,7 @@ fn get_key(state: &Arc<AppState>, key: &str, query: Option<&str>) -> Response<Gw
 
 /// Fills `quota_remaining` from the live counters (tyk-compat §8.1 GET).
 fn live_quota(state: &AppState, stored_name: &str, session: &mut Session) {
-    use crate::snapshot::QuotaSpec;
+    use crate::policy::snapshot::QuotaSpec;
     if session.quota_max > 0 {
         let spec = QuotaSpec {
             max: session.quota_max as u64,

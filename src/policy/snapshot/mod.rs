@@ -2,7 +2,7 @@
 //! per-key grants.
 //!
 //! A snapshot is built off the request path from raw documents, then published whole
-//! through an `ArcSwap` (see `crate::state`). Requests load it once and use that one
+//! through an `ArcSwap` (see `crate::server::state`). Requests load it once and use that one
 //! generation from start to end, so they never see half of an old policy set.
 //!
 //! Tyk re-applies a key's policies on every request; we apply them once per
@@ -13,9 +13,9 @@ pub mod acl;
 pub mod api;
 pub mod grant;
 
-use crate::load::{check_duplicate_policies, Issue, Issues, RawSet};
-use crate::model::{ApiDefinition, Policy};
+use crate::policy::read::{check_duplicate_policies, Issue, Issues, RawSet};
 use crate::policy::PolicyLookup;
+use crate::tyk::{ApiDefinition, Policy};
 use crate::util::KeyMap;
 use acl::Matching;
 pub use api::{Api, AuthSpec, RateSpec, Route, Target, VersionLocation, VersionRule};
@@ -108,7 +108,7 @@ pub enum GrantError {
     /// or stores, so this is a last line of defence: the key is refused, never
     /// treated as having no limits.
     #[error("the stored session cannot be decoded ({0})")]
-    Session(crate::model::json::DecodeError),
+    Session(crate::tyk::json::DecodeError),
 }
 
 /// Everything compiled from one consistent set of files.
@@ -201,7 +201,7 @@ impl Snapshot {
                         }
                         Err(e) => issues.push(Issue::new(
                             lp.file.clone(),
-                            crate::model::json::join_path(
+                            crate::tyk::json::join_path(
                                 &lp.path,
                                 &format!("access_rights.{api_id}.allowed_urls[{i}].url"),
                             ),

@@ -4,15 +4,15 @@
 //! Authenticated by the `authorization` header (the gateway `secret`, compared in
 //! constant time). Served on the control listener; on a shared port the prefixes
 //! `/api/portal/policies` and `/api/apis` are reserved, like `/tyk/`.
-//! Writes go through `crate::policy_store`: atomic, and live when the call returns.
+//! Writes go through `crate::policy::write`: atomic, and live when the call returns.
 
 use crate::admin::{authorized, json_response, read_body};
-use crate::body::GwBody;
-use crate::model::fields::{Ctx, Doc};
-use crate::model::policy::ObjectId;
-use crate::model::{json, Policy};
-use crate::policy_store::{self, WriteFailure};
-use crate::state::AppState;
+use crate::policy::write::{self, WriteFailure};
+use crate::respond::body::GwBody;
+use crate::server::state::AppState;
+use crate::tyk::fields::{Ctx, Doc};
+use crate::tyk::policy::ObjectId;
+use crate::tyk::{json, Policy};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
@@ -173,7 +173,7 @@ fn parse(state: &AppState, body: &[u8]) -> Result<Policy, Vec<String>> {
     }
     if !policy.id.is_empty()
         && !state.config.allow_unsafe_policy_ids
-        && !policy_store::valid_id(&policy.id)
+        && !write::valid_id(&policy.id)
     {
         list.push(format!(
             "id: {:?} has characters outside a-z, A-Z, 0-9, ., _, -, ~",
@@ -194,9 +194,9 @@ fn parse(state: &AppState, body: &[u8]) -> Result<Policy, Vec<String>> {
             ));
         }
     }
-    list.extend(policy_store::validate(
+    list.extend(write::validate(
         &policy,
-        crate::state::compile_settings(&state.config).matching,
+        crate::server::state::compile_settings(&state.config).matching,
     ));
     if list.is_empty() {
         Ok(policy)
@@ -232,7 +232,7 @@ async fn create(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBod
         policy.object_id = ObjectId::generate();
     }
     let id = policy.effective_id().to_string();
-    match policy_store::create(state, policy).await {
+    match write::create(state, policy).await {
         Ok(()) => reply(StatusCode::OK, true, &id),
         Err(WriteFailure::Exists) => reply(
             StatusCode::CONFLICT,
@@ -266,7 +266,7 @@ async fn update(state: &Arc<AppState>, id: &str, req: Request<Incoming>) -> Resp
     if policy.object_id.is_empty() || existing.id.is_empty() {
         policy.object_id = existing.object_id.clone();
     }
-    match policy_store::save(state, policy).await {
+    match write::save(state, policy).await {
         Ok(()) => reply(StatusCode::OK, true, "Data updated"),
         Err(e) => write_failed(e),
     }
@@ -276,7 +276,7 @@ async fn delete(state: &Arc<AppState>, id: &str) -> Response<GwBody> {
     let Some(existing) = find(state, id) else {
         return reply(StatusCode::NOT_FOUND, false, "Policy not found");
     };
-    match policy_store::remove(state, existing.effective_id()).await {
+    match write::remove(state, existing.effective_id()).await {
         Ok(()) => reply(StatusCode::OK, true, "Data deleted"),
         Err(e) => write_failed(e),
     }

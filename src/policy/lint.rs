@@ -1,6 +1,6 @@
 //! Warnings `tollgate check` prints about valid but risky configuration.
 
-use crate::snapshot::Snapshot;
+use crate::policy::snapshot::Snapshot;
 
 /// Unanchored `allowed_urls` patterns match anywhere in the path (Tyk's default), which
 /// is rarely what the author meant: `/user` also allows `/admin/user`.

@@ -78,14 +78,14 @@ pub struct Policy {
     pub id: String,
     pub name: String,
     pub org_id: String,
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub rate: f64,
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub per: f64,
     pub quota_max: i64,
     pub quota_renewal_rate: i64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::model::ser_num")]
+    #[serde(serialize_with = "crate::tyk::ser_num")]
     pub throttle_interval: f64,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub throttle_retry_limit: i64,
@@ -149,8 +149,7 @@ impl Policy {
                 items
                     .iter()
                     .map(|v| {
-                        crate::model::json::from_value::<Policy>(v.clone())
-                            .map_err(|e| e.to_string())
+                        crate::tyk::json::from_value::<Policy>(v.clone()).map_err(|e| e.to_string())
                     })
                     .collect(),
             ),
@@ -162,7 +161,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::json::decode;
+    use crate::tyk::json::decode;
 
     #[test]
     fn object_id_forms() {

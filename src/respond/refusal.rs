@@ -3,7 +3,7 @@
 //! Status codes and messages are Tyk's, to the letter (tyk-compat §0.1, §4–§7): clients
 //! and tests written against Tyk match on them.
 
-use crate::body::GwBody;
+use crate::respond::body::GwBody;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 

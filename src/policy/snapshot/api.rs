@@ -1,7 +1,7 @@
 //! Compiled API definitions and the routing table.
 
-use crate::load::{Issue, LoadedApi};
-use crate::model::RateLimit;
+use crate::policy::read::{Issue, LoadedApi};
+use crate::tyk::RateLimit;
 use http::uri::{Authority, Scheme};
 use http::HeaderName;
 use std::sync::Arc;
@@ -223,7 +223,7 @@ fn parse_target(url: &str) -> Result<Target, String> {
     })
 }
 
-fn compile_version(d: &crate::model::ApiDefinition) -> VersionRule {
+fn compile_version(d: &crate::tyk::ApiDefinition) -> VersionRule {
     let vd = &d.version_data;
     if vd.not_versioned {
         let names: Vec<&String> = vd.versions.keys().collect();
@@ -299,7 +299,7 @@ pub fn route<'r>(routes: &'r [Route], path: &str, strict: bool) -> Option<&'r Ro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::json::decode;
+    use crate::tyk::json::decode;
 
     fn api(json: &str) -> Result<Api, Vec<Issue>> {
         let def = decode(json.as_bytes()).unwrap();

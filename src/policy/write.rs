@@ -5,10 +5,10 @@
 //! (temp file + fsync + rename), writes are serialised, and the gateway reloads before
 //! the call returns, so a successful answer means the change is enforced.
 
-use crate::load::PolicySource;
-use crate::model::{json, Policy};
-use crate::snapshot::acl;
-use crate::state::AppState;
+use crate::policy::read::PolicySource;
+use crate::policy::snapshot::acl;
+use crate::server::state::AppState;
+use crate::tyk::{json, Policy};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

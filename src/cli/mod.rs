@@ -1,8 +1,11 @@
 //! Command-line interface: `serve`, `check`, `echo`, `policy`, `config`.
 
-use crate::config::Config;
+pub mod echo;
+pub mod policy;
+
 use crate::limits::Clock;
-use crate::state::{self, AppState};
+use crate::server::state::{self, AppState};
+use crate::tyk::config::Config;
 use crate::StartupError;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -39,9 +42,9 @@ pub enum Command {
         listen: SocketAddr,
     },
     /// Manage policies on a running gateway from YAML files (init, apply, list, get, delete).
-    Policy(crate::policy_cli::PolicyArgs),
+    Policy(crate::cli::policy::PolicyArgs),
     /// Named gateway environments for `tollgate policy` (add, use, list).
-    Config(crate::policy_cli::ConfigArgs),
+    Config(crate::cli::policy::ConfigArgs),
 }
 
 /// Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or files; `policy`
@@ -49,8 +52,8 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     init_logging();
     match cli.command {
-        Command::Policy(args) => crate::policy_cli::run_policy(args),
-        Command::Config(args) => crate::policy_cli::run_config(args),
+        Command::Policy(args) => crate::cli::policy::run_policy(args),
+        Command::Config(args) => crate::cli::policy::run_config(args),
         Command::Serve { config } => match load_config(config.as_deref()) {
             Ok((cfg, _)) => serve(cfg),
             Err(code) => code,
@@ -64,7 +67,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match rt.block_on(crate::echo::run(listen)) {
+            match rt.block_on(crate::cli::echo::run(listen)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: echo: cannot listen on {listen}: {e}");
@@ -138,7 +141,7 @@ fn check(path: Option<&Path>) -> ExitCode {
             for w in &snap.warnings {
                 eprintln!("warning: {w}");
             }
-            for w in crate::lint::warnings(&snap) {
+            for w in crate::policy::lint::warnings(&snap) {
                 eprintln!("warning: {w}");
             }
             println!(

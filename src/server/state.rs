@@ -1,11 +1,11 @@
 //! The process-wide state shared by every connection.
 
-use crate::config::Config;
 use crate::limits::{Clock, Limits, QuotaSink};
-use crate::load::{self, Issues};
-use crate::snapshot::acl::Matching;
-use crate::snapshot::{CompileSettings, Snapshot};
+use crate::policy::read::{self, Issues};
+use crate::policy::snapshot::acl::Matching;
+use crate::policy::snapshot::{CompileSettings, Snapshot};
 use crate::store::KeyStore;
+use crate::tyk::config::Config;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,13 +75,13 @@ pub fn compile_settings(cfg: &Config) -> CompileSettings {
 
 /// Reads and compiles the files named by `cfg` (no side effects).
 pub fn build_snapshot(cfg: &Config, generation: u64) -> Result<Snapshot, Issues> {
-    let raw = load::read_all(cfg)?;
+    let raw = read::read_all(cfg)?;
     Snapshot::compile(raw, compile_settings(cfg), generation)
 }
 
 /// Logs the unsupported-field warnings of a new snapshot that the previous one did not
 /// have, so each is said once at load, not at every reload.
-fn log_new_warnings(previous: &[load::Issue], current: &[load::Issue]) {
+fn log_new_warnings(previous: &[read::Issue], current: &[read::Issue]) {
     for w in current.iter().filter(|w| !previous.contains(w)) {
         tracing::warn!(file = %w.file, field = %w.path, "{}", w.reason);
     }
@@ -137,7 +137,7 @@ impl AppState {
         let built = tokio::task::spawn_blocking(move || build_snapshot(&cfg, generation))
             .await
             .unwrap_or_else(|e| {
-                Err(Issues(vec![load::Issue::new(
+                Err(Issues(vec![read::Issue::new(
                     "<reload>",
                     "",
                     format!("reload task failed: {e}"),
@@ -211,7 +211,7 @@ impl AppState {
                 });
         for candidate in prefixed.into_iter().chain(std::iter::once(key)) {
             let name = if self.config.hash_keys {
-                crate::keys::hash_key_into(candidate, &mut hashed);
+                crate::tyk::keys::hash_key_into(candidate, &mut hashed);
                 std::str::from_utf8(&hashed).unwrap_or(candidate)
             } else {
                 candidate
