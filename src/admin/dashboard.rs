@@ -6,7 +6,8 @@
 //! `/api/portal/policies` and `/api/apis` are reserved, like `/tyk/`.
 //! Writes go through `crate::policy::write`: atomic, and live when the call returns.
 
-use crate::admin::{authorized, json_response, read_body};
+use super::request::{authorized, read_body};
+use super::respond::json_response;
 use crate::policy::write::{self, WriteFailure};
 use crate::respond::body::GwBody;
 use crate::server::state::AppState;
@@ -163,7 +164,7 @@ fn search(state: &Arc<AppState>, query: Option<&str>) -> Response<GwBody> {
 fn parse(state: &AppState, body: &[u8]) -> Result<Policy, Vec<String>> {
     let value = json::parse_value(body).map_err(|e| vec![e.to_string()])?;
     let d = json::decode_doc_all::<Policy>(Doc::Policy, value, &Ctx::default());
-    let mut list = crate::admin::finding_lines(&d.errors);
+    let mut list = super::respond::finding_lines(&d.errors);
     let Some(policy) = d.value else {
         return Err(list);
     };

@@ -3,7 +3,8 @@
 //! returns (PRODUCT.md decision 6; see `crate::policy::write`). Tyk writes a file that
 //! only a later reload in directory mode would read.
 
-use crate::admin::{error, json_response, problems, read_body};
+use super::request::read_body;
+use super::respond::{error, json_response, problems};
 use crate::policy::write::{self, WriteFailure};
 use crate::respond::body::GwBody;
 use crate::server::state::AppState;
@@ -81,7 +82,7 @@ async fn write(
     // Every problem at once: the field table's, then Tyk's own checks on what decoded.
     // A single problem keeps Tyk's exact message.
     let d = json::decode_doc_all::<Policy>(Doc::Policy, value, &Ctx::default());
-    let mut list = crate::admin::finding_lines(&d.errors);
+    let mut list = super::respond::finding_lines(&d.errors);
     let Some(mut policy) = d.value else {
         return problems(StatusCode::BAD_REQUEST, &list);
     };

@@ -14,7 +14,7 @@
 //! body runs to close. A connection is reused only when the response said nothing
 //! against keep-alive, was framed by length or chunks, and left no stray bytes.
 
-use crate::respond::body::{BodyError, IdleTimer};
+use super::body::{BodyError, IdleTimer};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};

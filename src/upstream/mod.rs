@@ -84,6 +84,7 @@ impl UpstreamError {
     }
 }
 
+pub mod body;
 pub mod h1;
 
 struct Idle<C = Sender> {

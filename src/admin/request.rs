@@ -1,0 +1,64 @@
+//! The request side of the admin API: the secret check and bounded body reading.
+
+use super::respond::error;
+use crate::respond::body::GwBody;
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use subtle::ConstantTimeEq;
+
+/// Admin bodies larger than this are refused with 413.
+pub const MAX_ADMIN_BODY: usize = 1 << 20;
+
+/// Constant-time check of `X-Tyk-Authorization` against the configured secret.
+pub fn authorized(secret: &str, header: Option<&HeaderValue>) -> bool {
+    let Some(given) = header else { return false };
+    !secret.is_empty() && bool::from(given.as_bytes().ct_eq(secret.as_bytes()))
+}
+
+/// The body, or the response to send instead (too large, unreadable).
+pub type BodyResult = Result<Bytes, Response<GwBody>>;
+
+pub async fn read_body(req: Request<Incoming>) -> BodyResult {
+    match Limited::new(req.into_body(), MAX_ADMIN_BODY)
+        .collect()
+        .await
+    {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+            ))
+        }
+        Err(_) => Err(error(StatusCode::BAD_REQUEST, "Request malformed")),
+    }
+}
+
+pub(super) fn query_flag(query: Option<&str>, name: &str) -> Option<String> {
+    query
+        .and_then(|q| crate::pipeline::authn::query_param(q, name))
+        .map(|v| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_comparison() {
+        let h = HeaderValue::from_static("s3cret");
+        assert!(authorized("s3cret", Some(&h)));
+        assert!(!authorized("s3cret!", Some(&h)));
+        assert!(!authorized("s3cret", None));
+        assert!(
+            !authorized("", Some(&HeaderValue::from_static(""))),
+            "an empty secret never authorises"
+        );
+    }
+}
