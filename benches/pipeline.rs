@@ -99,7 +99,8 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || stored.session().unwrap(),
             |mut s| {
-                tollgate::policy::apply_policies(&mut s, &snap.policies, Some("default")).is_ok()
+                tollgate::policy::apply::apply_policies(&mut s, &snap.policies, Some("default"))
+                    .is_ok()
             },
             BatchSize::SmallInput,
         )

@@ -71,6 +71,18 @@ pub fn rfc3339_secs(secs: i64) -> String {
 /// process, and every insert is of an admin-created key, so collisions cannot be forced.
 pub type KeyMap<K, V> = dashmap::DashMap<K, V, foldhash::fast::RandomState>;
 
+/// A JSON array of strings as a `Vec` (anything else, or non-string items, are skipped).
+pub fn json_strings(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(serde_json::Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ mod dashboard;
 mod forwarding;
 mod hostile;
 mod keys_api;
+mod layout;
 mod policies;
 mod policy_cli;
 mod quotas;

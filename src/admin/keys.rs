@@ -126,7 +126,9 @@ pub(super) fn apply_trial_period(state: &AppState, session: &mut Session, now: i
         .map(str::to_string)
         .collect::<Vec<_>>()
     {
-        if let Some(p) = crate::policy::PolicyLookup::policy(&snap.policies, &session.org_id, &id) {
+        if let Some(p) =
+            crate::policy::apply::PolicyLookup::policy(&snap.policies, &session.org_id, &id)
+        {
             if p.key_expires_in > 0 {
                 session.expires = now.saturating_add(p.key_expires_in);
             }
@@ -144,9 +146,9 @@ pub(super) fn apply_trial_period(state: &AppState, session: &mut Session, now: i
 pub(super) fn apply_for_save(
     state: &AppState,
     session: &mut Session,
-) -> Result<(), crate::policy::ApplyError> {
+) -> Result<(), crate::policy::apply::ApplyError> {
     let snap = state.snapshot.load();
-    crate::policy::apply_policies(session, &snap.policies, None)
+    crate::policy::apply::apply_policies(session, &snap.policies, None)
 }
 
 pub(super) async fn store_put(
@@ -369,7 +371,7 @@ pub(super) fn get_key(state: &Arc<AppState>, key: &str, query: Option<&str>) -> 
     let context_org = query_flag(query, "api_id")
         .and_then(|id| snap.api_by_id(&id).map(|a| a.org_id.to_string()));
     if let Err(e) =
-        crate::policy::apply_policies(&mut session, &snap.policies, context_org.as_deref())
+        crate::policy::apply::apply_policies(&mut session, &snap.policies, context_org.as_deref())
     {
         tracing::info!(reason = %e, "policies could not be applied to the key for display");
     }

@@ -4,6 +4,7 @@ use crate::policy::snapshot::Api;
 use crate::respond::body::GwBody;
 use crate::respond::refusal::GatewayError;
 use crate::server::state::UpstreamClient;
+use crate::upstream::body::Release as _;
 use crate::upstream::{h1, UpstreamError};
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,

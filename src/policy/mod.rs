@@ -9,5 +9,3 @@ pub mod read;
 pub mod snapshot;
 pub mod watch;
 pub mod write;
-
-pub use apply::{apply_policies, ApplyError, PolicyLookup};

@@ -4,7 +4,7 @@
 pub use crate::upstream::body::BodyError;
 use crate::upstream::body::Streamed;
 use crate::upstream::h1::WireBody;
-use crate::upstream::Lease;
+use crate::upstream::{Lease, WireReturn};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -16,8 +16,8 @@ pin_project_lite::pin_project! {
     #[project = GwBodyProj]
     pub enum GwBody {
         Full { data: Option<Bytes> },
-        Stream { #[pin] inner: Streamed },
-        Wire { #[pin] inner: WireBody },
+        Stream { #[pin] inner: Streamed<Lease> },
+        Wire { #[pin] inner: WireBody<WireReturn> },
     }
 }
 

@@ -25,7 +25,7 @@ pub struct AuthConfig {
 pub struct GlobalRateLimit {
     pub rate: f64,
     pub per: f64,
-    #[serde(skip_serializing_if = "crate::tyk::is_false")]
+    #[serde(skip_serializing_if = "crate::tyk::encode::is_false")]
     pub disabled: bool,
 }
 

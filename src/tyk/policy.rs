@@ -1,7 +1,7 @@
 //! A security policy as written in `policies.json` / `policy_path/*.json` (tyk-compat §1.1).
 
+use super::encode::{is_false, is_zero_f64, is_zero_i64};
 use super::session::{AccessDefinition, Session};
-use super::{is_false, is_zero_f64, is_zero_i64};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -78,14 +78,14 @@ pub struct Policy {
     pub id: String,
     pub name: String,
     pub org_id: String,
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub rate: f64,
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub per: f64,
     pub quota_max: i64,
     pub quota_renewal_rate: i64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub throttle_interval: f64,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub throttle_retry_limit: i64,

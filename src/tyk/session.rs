@@ -3,7 +3,7 @@
 //! Serialisation follows Tyk v5.12+: zero and empty fields are omitted, and both
 //! that form and the older "every field present" form decode identically.
 
-use super::{is_false, is_zero_f64, is_zero_i64};
+use super::encode::{is_false, is_zero_f64, is_zero_i64};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -21,10 +21,10 @@ pub struct AccessSpec {
 #[serde(default)]
 pub struct RateLimit {
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub rate: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub per: f64,
 }
 
@@ -64,13 +64,13 @@ pub struct Endpoint {
 #[serde(default)]
 pub struct ApiLimit {
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub rate: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub per: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub throttle_interval: f64,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub throttle_retry_limit: i64,
@@ -153,16 +153,16 @@ pub struct Session {
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub last_check: i64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub allowance: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub rate: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub per: f64,
     #[serde(skip_serializing_if = "is_zero_f64")]
-    #[serde(serialize_with = "crate::tyk::ser_num")]
+    #[serde(serialize_with = "crate::tyk::encode::ser_num")]
     pub throttle_interval: f64,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub throttle_retry_limit: i64,

@@ -2,30 +2,34 @@
 //! when the upstream stalls, and their connection returned to the pool only when the
 //! body finished cleanly.
 
-use super::Lease;
+pub use super::error::BodyError;
+use super::idle::IdleTimer;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::time::{Instant, Sleep};
+
+/// Gives a connection back for reuse once its body ended cleanly (the pool's lease).
+pub trait Release {
+    fn release(self);
+}
 
 pin_project_lite::pin_project! {
     /// Streams an upstream body; fails if no frame arrives within `idle`, so a stalled
     /// upstream ends the client's response instead of hanging it. The timer is armed
     /// only when the body actually has to wait: most small bodies arrive with the
     /// headers, and registering a timer per response is measurable under load.
-    pub struct Streamed {
+    pub struct Streamed<L: Release> {
         #[pin]
         inner: Incoming,
         timer: IdleTimer,
         // The upstream connection: back to the pool once the body has ended, closed
         // (dropped) if the body is abandoned or fails.
-        lease: Option<Lease>,
+        lease: Option<L>,
     }
-    impl PinnedDrop for Streamed {
+    impl<L: Release> PinnedDrop for Streamed<L> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(lease) = this.lease.take() {
@@ -37,8 +41,8 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl Streamed {
-    pub fn new(inner: Incoming, idle: Duration, lease: Option<Lease>) -> Self {
+impl<L: Release> Streamed<L> {
+    pub fn new(inner: Incoming, idle: Duration, lease: Option<L>) -> Self {
         Streamed {
             inner,
             timer: IdleTimer::new(idle),
@@ -47,48 +51,7 @@ impl Streamed {
     }
 }
 
-/// The idle timeout of a streamed upstream body. Armed only when the body actually has
-/// to wait: most small bodies arrive with the headers, and registering a timer per
-/// response is measurable under load.
-pub struct IdleTimer {
-    timer: Option<Pin<Box<Sleep>>>,
-    idle: Duration,
-}
-
-impl IdleTimer {
-    pub fn new(idle: Duration) -> Self {
-        IdleTimer { timer: None, idle }
-    }
-
-    /// A frame arrived: the wait starts over.
-    pub fn progressed(&mut self) {
-        if let Some(t) = self.timer.as_mut() {
-            t.as_mut().reset(Instant::now() + self.idle);
-        }
-    }
-
-    /// The body is waiting: ready (with the timeout) once it has waited too long.
-    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Duration> {
-        let idle = self.idle;
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-        timer.as_mut().poll(cx).map(|()| idle)
-    }
-}
-
-/// Why a streamed body ended early.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    #[error("upstream body: {0}")]
-    Upstream(#[from] hyper::Error),
-    #[error("upstream body stalled for {0:?}")]
-    Idle(Duration),
-    #[error("upstream body: {0}")]
-    Wire(#[from] super::h1::WireError),
-}
-
-impl Body for Streamed {
+impl<L: Release> Body for Streamed<L> {
     type Data = Bytes;
     type Error = BodyError;
 

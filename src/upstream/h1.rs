@@ -14,7 +14,9 @@
 //! body runs to close. A connection is reused only when the response said nothing
 //! against keep-alive, was framed by length or chunks, and left no stray bytes.
 
-use super::body::{BodyError, IdleTimer};
+use super::error::BodyError;
+pub use super::error::WireError;
+use super::idle::IdleTimer;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
@@ -34,19 +36,6 @@ const READ_CHUNK: usize = 8 * 1024;
 const MAX_LINE: usize = 4 * 1024;
 /// Largest trailer section accepted (it is read and dropped).
 const MAX_TRAILERS: usize = 16 * 1024;
-
-/// Why an exchange failed.
-#[derive(Debug, thiserror::Error)]
-pub enum WireError {
-    #[error("{0}")]
-    Io(#[from] io::Error),
-    #[error("upstream closed the connection before responding")]
-    ClosedBeforeResponse,
-    #[error("upstream closed the connection in the middle of the response")]
-    ClosedEarly,
-    #[error("invalid response from upstream: {0}")]
-    Invalid(&'static str),
-}
 
 /// A connection to an upstream and the bytes read from it but not yet used.
 #[derive(Debug)]
@@ -424,19 +413,40 @@ enum State {
     Done,
 }
 
+/// The size of a chunk from its size line (RFC 9112 §7.1), extensions allowed.
+fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
+    let hex_end = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    // Only whitespace may come between the size and an extension.
+    let rest = line[hex_end..].trim_ascii_start();
+    if hex_end == 0 || hex_end > 16 || !(rest.is_empty() || rest[0] == b';') {
+        return Err(WireError::Invalid("invalid chunk size"));
+    }
+    let digits = std::str::from_utf8(&line[..hex_end]).unwrap_or("");
+    u64::from_str_radix(digits, 16).map_err(|_| WireError::Invalid("invalid chunk size"))
+}
+
+/// Where a socket goes once its response has been read cleanly: the pool. A trait, so
+/// this codec knows nothing of the pool that owns it.
+pub trait Recycle: Unpin {
+    fn recycle(self, conn: Conn);
+}
+
 /// A response body read straight off the upstream connection, with an idle timeout
 /// ([`IdleTimer`]). The connection goes
 /// back through `release` at the end, or is closed if the body is abandoned or broken.
-pub struct WireBody {
+pub struct WireBody<R: Recycle> {
     conn: Option<Conn>,
     state: State,
     keep_alive: bool,
-    release: Option<super::WireReturn>,
+    release: Option<R>,
     timer: IdleTimer,
     trailer_bytes: usize,
 }
 
-impl std::fmt::Debug for WireBody {
+impl<R: Recycle> std::fmt::Debug for WireBody<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WireBody")
             .field("state", &self.state)
@@ -444,9 +454,9 @@ impl std::fmt::Debug for WireBody {
     }
 }
 
-impl WireBody {
+impl<R: Recycle> WireBody<R> {
     /// The body of `head`, read from `conn` (whose buffer holds any bytes already read).
-    pub fn new(conn: Conn, head: &Head, idle: Duration, release: super::WireReturn) -> Self {
+    pub fn new(conn: Conn, head: &Head, idle: Duration, release: R) -> Self {
         let state = match head.framing {
             Framing::Empty => State::Done,
             Framing::Length(n) => State::Length(n),
@@ -473,7 +483,7 @@ impl WireBody {
         }
         if let (Some(conn), Some(release)) = (self.conn.take(), self.release.take()) {
             if self.keep_alive && conn.buf.is_empty() {
-                release.put(conn);
+                release.recycle(conn);
             }
         }
     }
@@ -495,20 +505,6 @@ impl WireBody {
             None if buf.len() > MAX_LINE => Err(WireError::Invalid("chunk line too long")),
             None => Ok(None),
         }
-    }
-
-    fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
-        let hex_end = line
-            .iter()
-            .position(|b| !b.is_ascii_hexdigit())
-            .unwrap_or(line.len());
-        // Only whitespace may come between the size and an extension.
-        let rest = line[hex_end..].trim_ascii_start();
-        if hex_end == 0 || hex_end > 16 || !(rest.is_empty() || rest[0] == b';') {
-            return Err(WireError::Invalid("invalid chunk size"));
-        }
-        let digits = std::str::from_utf8(&line[..hex_end]).unwrap_or("");
-        u64::from_str_radix(digits, 16).map_err(|_| WireError::Invalid("invalid chunk size"))
     }
 
     /// Advances the state machine over buffered bytes: `Some` for a frame to yield,
@@ -539,7 +535,7 @@ impl WireBody {
                 State::ChunkSize => match Self::line(buf)? {
                     None => return Ok(None),
                     Some(line) => {
-                        self.state = match Self::chunk_size(&line)? {
+                        self.state = match chunk_size(&line)? {
                             0 => State::Trailers,
                             n => State::ChunkData(n),
                         }
@@ -577,7 +573,7 @@ impl WireBody {
     }
 }
 
-impl Body for WireBody {
+impl<R: Recycle> Body for WireBody<R> {
     type Data = Bytes;
     type Error = BodyError;
 
@@ -860,7 +856,7 @@ mod tests {
             ("-1", None),
             ("10000000000000000", None),
         ] {
-            assert_eq!(WireBody::chunk_size(line.as_bytes()).ok(), want, "{line:?}");
+            assert_eq!(chunk_size(line.as_bytes()).ok(), want, "{line:?}");
         }
     }
 

@@ -85,7 +85,9 @@ impl UpstreamError {
 }
 
 pub mod body;
+pub mod error;
 pub mod h1;
+pub mod idle;
 
 struct Idle<C = Sender> {
     conn: C,
@@ -169,9 +171,9 @@ impl std::fmt::Debug for Lease {
     }
 }
 
-impl Lease {
+impl body::Release for Lease {
     /// Returns the connection to the pool for reuse.
-    pub fn release(self) {
+    fn release(self) {
         self.pool.put(self.key, self.sender);
     }
 }
@@ -332,7 +334,7 @@ impl Pool {
         method: &Method,
         head: &[u8],
         body_idle: Duration,
-    ) -> Result<(h1::Head, h1::WireBody), UpstreamError> {
+    ) -> Result<(h1::Head, h1::WireBody<WireReturn>), UpstreamError> {
         let head_request = *method == Method::HEAD;
         if let Some(mut conn) = self.checkout_wire(authority) {
             match h1::exchange(&mut conn, head, head_request).await {
@@ -357,7 +359,7 @@ impl Pool {
         conn: h1::Conn,
         head: h1::Head,
         body_idle: Duration,
-    ) -> (h1::Head, h1::WireBody) {
+    ) -> (h1::Head, h1::WireBody<WireReturn>) {
         let back = WireReturn {
             pool: self.clone(),
             key: authority.clone(),
@@ -430,8 +432,8 @@ pub struct WireReturn {
     key: Authority,
 }
 
-impl WireReturn {
-    pub fn put(self, conn: h1::Conn) {
+impl h1::Recycle for WireReturn {
+    fn recycle(self, conn: h1::Conn) {
         self.pool.put_wire(self.key, conn);
     }
 }
@@ -486,6 +488,7 @@ async fn tcp_connect(authority: &Authority) -> Result<TcpStream, UpstreamError> 
 
 #[cfg(test)]
 mod tests {
+    use super::body::Release as _;
     use super::*;
     use http_body_util::BodyExt;
     use std::sync::atomic::AtomicUsize;

@@ -46,7 +46,7 @@ impl ApiInfo {
         Some(ApiInfo {
             name: s(def.get("name")),
             listen_path: s(def.get("proxy").and_then(|p| p.get("listen_path"))),
-            tags: super::strings(def.get("tags")),
+            tags: crate::util::json_strings(def.get("tags")),
             org_id: s(def.get("org_id")),
             versions: if not_versioned { Vec::new() } else { names },
             default_version,

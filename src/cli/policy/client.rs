@@ -1,7 +1,7 @@
 //! A small JSON client for the gateway's Dashboard-style API.
 
 use super::env::Target;
-use super::Failure;
+use super::failure::Failure;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -54,7 +54,7 @@ impl Reply {
 
     /// Every problem a 400 lists (`Errors`), else its `Message`.
     pub fn errors(&self) -> Vec<String> {
-        let listed = super::strings(self.body.get("Errors"));
+        let listed = crate::util::json_strings(self.body.get("Errors"));
         if listed.is_empty() {
             vec![self.message()]
         } else {

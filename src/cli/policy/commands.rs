@@ -1,12 +1,13 @@
 //! The commands. Each returns `Err(Failure)` instead of printing and exiting, so the
-//! exit code is decided in one place (`super::finish`).
+//! exit code is decided in one place (`finish` in the module root).
 
 use super::apis::{self, ApiInfo};
+use super::args::{ConfigArgs, ConfigCommand, PolicyArgs, PolicyCommand};
 use super::client::{segment, Client, Reply};
 use super::env::{self, ConfigFile, Environment};
+use super::failure::Failure;
 use super::schema::{self, Checked, PolicyFile, Problem};
 use super::wire;
-use super::{ConfigArgs, ConfigCommand, Failure, PolicyArgs, PolicyCommand};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::io::{BufRead, Read, Write};
@@ -468,7 +469,7 @@ fn effective_id(p: &Value) -> String {
 }
 
 fn tags_of(p: &Value) -> Vec<String> {
-    super::strings(p.get("tags"))
+    crate::util::json_strings(p.get("tags"))
 }
 
 /// Left-aligned columns, a `---` rule under the header (the tyk CLI's layout).

@@ -4,7 +4,7 @@
 //! The config file stores only the *name* of the environment variable that holds an
 //! environment's secret, never the secret, so it can be shared or committed.
 
-use super::Failure;
+use super::failure::Failure;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

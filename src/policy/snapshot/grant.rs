@@ -2,8 +2,9 @@
 
 use super::acl::{self, UrlAcl, UrlRule};
 use super::api::RateSpec;
-use super::Snapshot;
-use crate::policy::{self, ApplyError};
+use super::policies::Policies;
+use super::regexes::Regexes;
+use crate::policy::apply::{self as policy, ApplyError};
 use crate::tyk::{ApiLimit, Session};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,29 +81,30 @@ impl Grant {
 /// Applies the key's policies (tyk-compat §2) to its (freshly decoded) session and
 /// compiles the result.
 pub fn build(
-    snap: &Snapshot,
+    policies: &Policies,
+    rx: &Regexes,
+    m: acl::Matching,
     mut s: Session,
     context_org: Option<&Arc<str>>,
 ) -> Result<Grant, ApplyError> {
-    policy::apply_policies(&mut s, &snap.policies, context_org.map(|o| &**o))?;
-    Ok(compile(snap, &s))
+    policy::apply_policies(&mut s, policies, context_org.map(|o| &**o))?;
+    Ok(compile(rx, m, &s))
 }
 
 /// Compiles an already merged session.
-pub fn compile(snap: &Snapshot, s: &Session) -> Grant {
-    let m = snap.settings.matching;
+pub fn compile(rx: &Regexes, m: acl::Matching, s: &Session) -> Grant {
     let mut apis = HashMap::with_capacity(s.access_rights.len());
     for (api_id, ad) in &s.access_rights {
-        let (limit, scope) = policy::apply::limit_for_api(s, api_id);
+        let (limit, scope) = policy::limit_for_api(s, api_id);
         let rules: Vec<UrlRule> = ad
             .allowed_urls
             .iter()
             .map(|spec| UrlRule {
                 methods: spec.methods.clone(),
-                re: snap.regex(&acl::tyk_pattern(&spec.url, m)),
+                re: rx.regex(&acl::tyk_pattern(&spec.url, m)),
             })
             .collect();
-        let urls = UrlAcl::build(&rules, |patterns| snap.regex_set(patterns));
+        let urls = UrlAcl::build(&rules, |patterns| rx.regex_set(patterns));
         apis.insert(
             api_id.clone(),
             ApiGrant {

@@ -12,16 +12,18 @@
 pub mod acl;
 pub mod api;
 pub mod grant;
+pub mod policies;
+pub mod regexes;
 
 use crate::policy::read::{check_duplicate_policies, Issue, Issues, RawSet};
-use crate::policy::PolicyLookup;
-use crate::tyk::{ApiDefinition, Policy};
+use crate::tyk::ApiDefinition;
 use crate::util::KeyMap;
 use acl::Matching;
 pub use api::{Api, AuthSpec, RateSpec, Route, Target, VersionLocation, VersionRule};
 use dashmap::DashMap;
 pub use grant::{ApiGrant, Grant, Limits, QuotaSpec};
-use regex::Regex;
+pub use policies::Policies;
+use regexes::Regexes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,53 +34,6 @@ use std::time::SystemTime;
 pub struct CompileSettings {
     pub matching: Matching,
     pub strict_routes: bool,
-}
-
-/// Loaded policies, stored per (org_id, id) as Tyk v5.12+ does.
-#[derive(Debug, Default)]
-pub struct Policies {
-    by_org: HashMap<String, HashMap<String, Policy>>,
-    count: usize,
-}
-
-impl Policies {
-    pub fn len(&self) -> usize {
-        self.count
-    }
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-    /// Every policy, ordered by (org, id) for stable listings.
-    pub fn all(&self) -> Vec<&Policy> {
-        let mut v: Vec<&Policy> = self.by_org.values().flat_map(|m| m.values()).collect();
-        v.sort_by(|a, b| (&a.org_id, a.effective_id()).cmp(&(&b.org_id, b.effective_id())));
-        v
-    }
-    /// By id across all orgs (the REST `GET /tyk/policies/{id}`).
-    pub fn find_any_org(&self, id: &str) -> Option<&Policy> {
-        self.all().into_iter().find(|p| p.effective_id() == id)
-    }
-    pub fn from_list(list: impl IntoIterator<Item = Policy>) -> Policies {
-        let mut p = Policies::default();
-        for pol in list {
-            let id = pol.effective_id().to_string();
-            if p.by_org
-                .entry(pol.org_id.clone())
-                .or_default()
-                .insert(id, pol)
-                .is_none()
-            {
-                p.count += 1;
-            }
-        }
-        p
-    }
-}
-
-impl PolicyLookup for Policies {
-    fn policy(&self, org_id: &str, id: &str) -> Option<&Policy> {
-        self.by_org.get(org_id)?.get(id)
-    }
 }
 
 /// Cached result of applying policies to one key for one API org.
@@ -103,7 +58,7 @@ impl GrantEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
     #[error(transparent)]
-    Policy(#[from] crate::policy::ApplyError),
+    Policy(#[from] crate::policy::apply::ApplyError),
     /// The stored session does not decode. The store checks every session it loads
     /// or stores, so this is a last line of defence: the key is refused, never
     /// treated as having no limits.
@@ -128,9 +83,7 @@ pub struct Snapshot {
     pub policy_files: HashMap<String, String>,
     /// Fields of the loaded files this build does not act on (BEH/OPS), by file.
     pub warnings: Vec<Issue>,
-    regexes: DashMap<String, Option<Arc<Regex>>>,
-    /// Compiled `allowed_urls` sets, shared by every key with the same patterns.
-    regex_sets: DashMap<String, Option<Arc<regex::RegexSet>>>,
+    regexes: Regexes,
     grants: KeyMap<Box<str>, Arc<GrantEntry>>,
 }
 
@@ -148,8 +101,7 @@ impl Snapshot {
             digest: String::new(),
             policy_files: HashMap::new(),
             warnings: Vec::new(),
-            regexes: DashMap::new(),
-            regex_sets: DashMap::new(),
+            regexes: Regexes::default(),
             grants: KeyMap::default(),
         }
     }
@@ -241,8 +193,7 @@ impl Snapshot {
             digest: format!("{:016x}", raw.digest),
             policy_files,
             warnings: raw.warnings,
-            regexes,
-            regex_sets: DashMap::new(),
+            regexes: Regexes::new(regexes),
             grants: KeyMap::default(),
         })
     }
@@ -255,27 +206,6 @@ impl Snapshot {
 
     pub fn api_by_id(&self, id: &str) -> Option<&Arc<Api>> {
         self.apis.iter().find(|a| &*a.id == id)
-    }
-
-    /// A compiled regex for an already rewritten pattern (compiled and cached on first use).
-    pub(crate) fn regex(&self, pattern: &str) -> Option<Arc<Regex>> {
-        if let Some(r) = self.regexes.get(pattern) {
-            return r.clone();
-        }
-        let compiled = acl::compile(pattern).ok().map(Arc::new);
-        self.regexes.insert(pattern.to_string(), compiled.clone());
-        compiled
-    }
-
-    /// A compiled set for these patterns (compiled and cached on first use).
-    pub(crate) fn regex_set(&self, patterns: &[&str]) -> Option<Arc<regex::RegexSet>> {
-        let key = patterns.join("\u{0}");
-        if let Some(s) = self.regex_sets.get(&key) {
-            return s.clone();
-        }
-        let compiled = acl::compile_set(patterns).map(Arc::new);
-        self.regex_sets.insert(key, compiled.clone());
-        compiled
     }
 
     /// The key's grant for an API of `org`: cached per (key revision, org) in this
@@ -293,9 +223,15 @@ impl Snapshot {
             }
         }
         let grant = match stored.session() {
-            Ok(session) => grant::build(self, session, Some(org))
-                .map(Arc::new)
-                .map_err(GrantError::Policy),
+            Ok(session) => grant::build(
+                &self.policies,
+                &self.regexes,
+                self.settings.matching,
+                session,
+                Some(org),
+            )
+            .map(Arc::new)
+            .map_err(GrantError::Policy),
             Err(e) => Err(GrantError::Session(e)),
         };
         let entry = Arc::new(GrantEntry {
