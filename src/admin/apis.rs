@@ -1,6 +1,6 @@
 //! `/tyk/apis`: the loaded API definitions, as written.
 
-use super::respond::{error, json_response};
+use super::respond::{json_response, AdminError};
 use crate::respond::body::GwBody;
 use crate::server::state::AppState;
 use http::{Response, StatusCode};
@@ -17,6 +17,6 @@ pub(super) fn get(state: &Arc<AppState>, id: &str) -> Response<GwBody> {
     let snap = state.snapshot.load();
     match snap.api_defs.iter().find(|(aid, _, _)| &**aid == id) {
         Some((_, raw, _)) => json_response(StatusCode::OK, raw),
-        None => error(StatusCode::NOT_FOUND, "API not found"),
+        None => AdminError::ApiNotFound.response(),
     }
 }

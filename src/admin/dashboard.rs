@@ -7,7 +7,7 @@
 //! Writes go through `crate::policy::write`: atomic, and live when the call returns.
 
 use super::request::{authorized, read_body};
-use super::respond::json_response;
+use super::respond::{dashboard_ok, json_response, AdminError};
 use crate::policy::write::{self, WriteFailure};
 use crate::respond::body::GwBody;
 use crate::server::state::AppState;
@@ -31,20 +31,6 @@ pub fn is_dashboard_path(path: &str) -> bool {
         || p.starts_with("/api/apis/")
 }
 
-fn reply(status: StatusCode, ok: bool, message: &str) -> Response<GwBody> {
-    json_response(
-        status,
-        &json!({"Status": if ok { "OK" } else { "Error" }, "Message": message, "Meta": null}),
-    )
-}
-
-fn problems(status: StatusCode, list: &[String]) -> Response<GwBody> {
-    json_response(
-        status,
-        &json!({"Status": "Error", "Message": list.join("; "), "Meta": null, "Errors": list}),
-    )
-}
-
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query
         .and_then(|q| crate::pipeline::authn::query_param(q, name))
@@ -54,7 +40,7 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBody> {
     if !authorized(&state.config.secret, req.headers().get("authorization")) {
         tracing::info!("dashboard API request with a missing or wrong authorization header");
-        return reply(StatusCode::UNAUTHORIZED, false, "Not authorised");
+        return AdminError::DashboardUnauthorised.response();
     }
     let path = req.uri().path().trim_end_matches('/').to_string();
     let query = req.uri().query().map(str::to_string);
@@ -66,14 +52,14 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
             let snap = state.snapshot.load();
             match snap.api_defs.iter().find(|(aid, _, _)| &**aid == *id) {
                 Some((_, raw, _)) => json_response(StatusCode::OK, &json!({"api_definition": raw})),
-                None => reply(StatusCode::NOT_FOUND, false, "API not found"),
+                None => AdminError::DashboardApiNotFound.response(),
             }
         }
         (["portal", "policies"], &Method::GET) => list(state, query.as_deref()),
         (["portal", "policies", "search"], &Method::GET) => search(state, query.as_deref()),
         (["portal", "policies", id], &Method::GET) => match find(state, id) {
             Some(p) => json_response(StatusCode::OK, &p),
-            None => reply(StatusCode::NOT_FOUND, false, "Policy not found"),
+            None => AdminError::DashboardPolicyNotFound.response(),
         },
         (["portal", "policies"], &Method::POST) => create(state, req).await,
         (["portal", "policies", id], &Method::PUT) => {
@@ -84,12 +70,10 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
             let id = id.to_string();
             delete(state, &id).await
         }
-        (["apis"] | ["apis", _] | ["portal", "policies"] | ["portal", "policies", _], _) => reply(
-            StatusCode::METHOD_NOT_ALLOWED,
-            false,
-            "Method not supported",
-        ),
-        _ => reply(StatusCode::NOT_FOUND, false, "Not found"),
+        (["apis"] | ["apis", _] | ["portal", "policies"] | ["portal", "policies", _], _) => {
+            AdminError::DashboardMethodNotAllowed.response()
+        }
+        _ => AdminError::DashboardNotFound.response(),
     }
 }
 
@@ -209,37 +193,31 @@ fn parse(state: &AppState, body: &[u8]) -> Result<Policy, Vec<String>> {
 fn write_failed(e: WriteFailure) -> Response<GwBody> {
     tracing::error!(reason = %e, "dashboard policy write failed");
     match e {
-        WriteFailure::NotFound => reply(StatusCode::NOT_FOUND, false, "Policy not found"),
-        e => reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            false,
-            &format!("Unable to store the policy: {e}"),
-        ),
+        WriteFailure::NotFound => AdminError::DashboardPolicyNotFound,
+        e => AdminError::DashboardStoreFailed(e.to_string()),
     }
+    .response()
 }
 
-/// The request body as a validated policy, or the response to send instead.
-async fn read_policy(state: &AppState, req: Request<Incoming>) -> Result<Policy, Response<GwBody>> {
+/// The request body as a validated policy, or the error to answer instead. A body that
+/// is too large or unreadable gets the Gateway REST API's answer, like `/tyk/`.
+async fn read_policy(state: &AppState, req: Request<Incoming>) -> Result<Policy, AdminError> {
     let body = read_body(req).await?;
-    parse(state, &body).map_err(|list| problems(StatusCode::BAD_REQUEST, &list))
+    parse(state, &body).map_err(AdminError::DashboardProblems)
 }
 
 async fn create(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBody> {
     let mut policy = match read_policy(state, req).await {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     if policy.object_id.is_empty() {
         policy.object_id = ObjectId::generate();
     }
     let id = policy.effective_id().to_string();
     match write::create(state, policy).await {
-        Ok(()) => reply(StatusCode::OK, true, &id),
-        Err(WriteFailure::Exists) => reply(
-            StatusCode::CONFLICT,
-            false,
-            &format!("a policy with id {id:?} already exists: update it with PUT"),
-        ),
+        Ok(()) => dashboard_ok(&id),
+        Err(WriteFailure::Exists) => AdminError::DashboardPolicyExists(id).response(),
         Err(e) => write_failed(e),
     }
 }
@@ -247,38 +225,36 @@ async fn create(state: &Arc<AppState>, req: Request<Incoming>) -> Response<GwBod
 async fn update(state: &Arc<AppState>, id: &str, req: Request<Incoming>) -> Response<GwBody> {
     let mut policy = match read_policy(state, req).await {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     let Some(existing) = find(state, id) else {
-        return reply(StatusCode::NOT_FOUND, false, "Policy not found");
+        return AdminError::DashboardPolicyNotFound.response();
     };
     // The stored identity wins: an update never moves a policy to another id.
     if !policy.id.is_empty() && policy.id != existing.id {
-        return problems(
-            StatusCode::BAD_REQUEST,
-            &[format!(
-                "id: {:?} does not match the policy being updated ({:?})",
-                policy.id,
-                existing.effective_id()
-            )],
-        );
+        return AdminError::DashboardProblems(vec![format!(
+            "id: {:?} does not match the policy being updated ({:?})",
+            policy.id,
+            existing.effective_id()
+        )])
+        .response();
     }
     policy.id = existing.id.clone();
     if policy.object_id.is_empty() || existing.id.is_empty() {
         policy.object_id = existing.object_id.clone();
     }
     match write::save(state, policy).await {
-        Ok(()) => reply(StatusCode::OK, true, "Data updated"),
+        Ok(()) => dashboard_ok("Data updated"),
         Err(e) => write_failed(e),
     }
 }
 
 async fn delete(state: &Arc<AppState>, id: &str) -> Response<GwBody> {
     let Some(existing) = find(state, id) else {
-        return reply(StatusCode::NOT_FOUND, false, "Policy not found");
+        return AdminError::DashboardPolicyNotFound.response();
     };
     match write::remove(state, existing.effective_id()).await {
-        Ok(()) => reply(StatusCode::OK, true, "Data deleted"),
+        Ok(()) => dashboard_ok("Data deleted"),
         Err(e) => write_failed(e),
     }
 }

@@ -1,7 +1,7 @@
 //! `/tyk/keys`: create, add, update, read, delete and list keys (tyk-compat §8.1).
 
 use super::request::{query_flag, BodyResult};
-use super::respond::{error, finding_lines, json_response, problems};
+use super::respond::{finding_lines, json_response, AdminError};
 use crate::respond::body::GwBody;
 use crate::server::state::AppState;
 use crate::tyk::fields::{Ctx, Doc};
@@ -53,11 +53,11 @@ pub(super) fn resolve(
     state: &AppState,
     key: &str,
     query: Option<&str>,
-) -> Result<Option<(String, crate::store::StoredKey)>, HashingDisabled> {
+) -> Result<Option<(String, crate::store::StoredKey)>, AdminError> {
     let hashed = query_flag(query, "hashed").is_some_and(|v| v == "true" || v == "1");
     if hashed {
         if !state.config.hash_keys {
-            return Err(HashingDisabled);
+            return Err(AdminError::HashedLookupDisabled);
         }
         return Ok(state.store.get(key).map(|s| (key.to_string(), s)));
     }
@@ -90,8 +90,6 @@ pub(super) fn resolve(
     Ok(None)
 }
 
-pub(super) const SAVE_FAILED: &str = "Failed to create key, ensure security settings are correct.";
-
 /// A stored key's session. Sessions are checked when they are loaded or stored, so
 /// this fails only if memory no longer matches that check; callers then refuse the
 /// request (500) rather than act on a guess.
@@ -102,19 +100,6 @@ pub(super) fn stored_session(stored: &crate::store::StoredKey) -> Option<Session
             |e| tracing::error!(reason = %e, "the stored session of a key cannot be decoded"),
         )
         .ok()
-}
-
-/// `?hashed=true` while `hash_keys` is off.
-#[derive(Debug)]
-pub(super) struct HashingDisabled;
-
-impl From<HashingDisabled> for Response<GwBody> {
-    fn from(_: HashingDisabled) -> Self {
-        error(
-            StatusCode::BAD_REQUEST,
-            "Key requested by hash but key hashing is not enabled",
-        )
-    }
 }
 
 /// Tyk's `checkAndApplyTrialPeriod`: `key_expires_in` of the key's policies (its own org).
@@ -155,23 +140,17 @@ pub(super) async fn store_put(
     state: &Arc<AppState>,
     name: String,
     session: Session,
-) -> Result<u64, Response<GwBody>> {
+) -> Result<u64, AdminError> {
     let store = state.store.clone();
     match tokio::task::spawn_blocking(move || store.put(&name, session)).await {
         Ok(Ok(rev)) => Ok(rev),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "key store write failed");
-            Err(error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Failed to create key, ensure security settings are correct.",
-            ))
+            Err(AdminError::SaveFailed)
         }
         Err(e) => {
             tracing::error!(error = %e, "key store task failed");
-            Err(error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Failed to create key, ensure security settings are correct.",
-            ))
+            Err(AdminError::SaveFailed)
         }
     }
 }
@@ -190,11 +169,10 @@ pub(super) fn dont_reset_on_create(state: &AppState, session: &Session) -> bool 
     })
 }
 
-pub(super) fn short_key_message(state: &AppState) -> String {
-    format!(
-        "Failed to create key, custom keys must be at least {} characters long (min_token_length)",
-        state.config.min_token_length()
-    )
+pub(super) fn key_too_short(state: &AppState) -> AdminError {
+    AdminError::KeyTooShort {
+        min: state.config.min_token_length(),
+    }
 }
 
 pub(super) async fn add_key(
@@ -206,27 +184,28 @@ pub(super) async fn add_key(
 ) -> Response<GwBody> {
     let body = match body {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     let mut session = match read_session(&body) {
         Ok(s) => s,
         Err(BadSession::Malformed) => {
             return match mode {
-                Mode::Create => error(StatusCode::INTERNAL_SERVER_ERROR, "Unmarshalling failed"),
-                Mode::Add => error(StatusCode::BAD_REQUEST, "Request malformed"),
+                Mode::Create => AdminError::Unmarshalling,
+                Mode::Add => AdminError::Malformed,
             }
+            .response()
         }
         Err(BadSession::Problems(mut list)) => {
             if key.is_some_and(|k| k.len() < state.config.min_token_length()) {
-                list.push(short_key_message(state));
+                list.push(key_too_short(state).message().into_owned());
             }
-            return problems(StatusCode::BAD_REQUEST, &list);
+            return AdminError::Problems(list).response();
         }
     };
     let name = match key {
         Some(k) => {
             if k.len() < state.config.min_token_length() {
-                return error(StatusCode::BAD_REQUEST, &short_key_message(state));
+                return key_too_short(state).response();
             }
             keys::custom_name(&session.org_id, k)
         }
@@ -245,7 +224,7 @@ pub(super) async fn add_key(
             None => 0,
             Some(p) => match stored_session(p) {
                 Some(p) => p.expires,
-                None => return error(StatusCode::INTERNAL_SERVER_ERROR, SAVE_FAILED),
+                None => return AdminError::SaveFailed.response(),
             },
         };
     }
@@ -257,34 +236,24 @@ pub(super) async fn add_key(
     let mut applied = session.clone();
     if let Err(e) = apply_for_save(state, &mut applied) {
         return match mode {
-            Mode::Create => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("Failed to create key - {e}"),
-            ),
-            Mode::Add => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Failed to create key, ensure security settings are correct.",
-            ),
-        };
+            Mode::Create => AdminError::ApplyFailed(e.to_string()),
+            Mode::Add => AdminError::SaveFailed,
+        }
+        .response();
     }
     if applied.access_rights.is_empty() && !state.config.allow_master_keys {
         return match mode {
-            Mode::Create => error(
-                StatusCode::BAD_REQUEST,
-                "Failed to create key, keys must have at least one Access Rights record set.",
-            ),
-            Mode::Add => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Failed to create key, ensure security settings are correct.",
-            ),
-        };
+            Mode::Create => AdminError::NoAccessRights,
+            Mode::Add => AdminError::SaveFailed,
+        }
+        .response();
     }
     session.date_created = crate::util::rfc3339_secs(now);
     session.last_updated = now.to_string();
     let suppress = query_flag(query, "suppress_reset").is_some_and(|v| v == "1");
     let reset = !suppress && !dont_reset_on_create(state, &applied);
-    if let Err(r) = store_put(state, stored_name.clone(), session).await {
-        return r;
+    if let Err(e) = store_put(state, stored_name.clone(), session).await {
+        return e.response();
     }
     if reset {
         reset_counters(state, &stored_name).await;
@@ -305,20 +274,20 @@ pub(super) async fn update_key(
 ) -> Response<GwBody> {
     let body = match body {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     let mut session = match read_session(&body) {
         Ok(s) => s,
-        Err(BadSession::Malformed) => return error(StatusCode::BAD_REQUEST, "Request malformed"),
-        Err(BadSession::Problems(list)) => return problems(StatusCode::BAD_REQUEST, &list),
+        Err(BadSession::Malformed) => return AdminError::Malformed.response(),
+        Err(BadSession::Problems(list)) => return AdminError::Problems(list).response(),
     };
     let (stored_name, previous) = match resolve(state, key, query) {
-        Err(r) => return r.into(),
-        Ok(None) => return error(StatusCode::NOT_FOUND, "Key is not found"),
+        Err(e) => return e.response(),
+        Ok(None) => return AdminError::KeyNotFound.response(),
         Ok(Some(found)) => found,
     };
     let Some(previous) = stored_session(&previous) else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, SAVE_FAILED);
+        return AdminError::SaveFailed.response();
     };
     let now = now_unix(state);
     if session.expires > 1 && session.expires < now {
@@ -327,16 +296,10 @@ pub(super) async fn update_key(
     let mut applied = session.clone();
     if let Err(e) = apply_for_save(state, &mut applied) {
         tracing::info!(reason = %e, "key update rejected");
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Failed to create key, ensure security settings are correct.",
-        );
+        return AdminError::SaveFailed.response();
     }
     if applied.access_rights.is_empty() && !state.config.allow_master_keys {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Failed to create key, ensure security settings are correct.",
-        );
+        return AdminError::SaveFailed.response();
     }
     session.date_created = previous.date_created;
     let suppress = query_flag(query, "suppress_reset").is_some_and(|v| v == "1");
@@ -346,8 +309,8 @@ pub(super) async fn update_key(
     } else {
         session.last_updated = now.to_string();
     }
-    if let Err(r) = store_put(state, stored_name.clone(), session).await {
-        return r;
+    if let Err(e) = store_put(state, stored_name.clone(), session).await {
+        return e.response();
     }
     if !suppress && !dont_reset_on_create(state, &applied) {
         reset_counters(state, &stored_name).await;
@@ -360,12 +323,12 @@ pub(super) async fn update_key(
 
 pub(super) fn get_key(state: &Arc<AppState>, key: &str, query: Option<&str>) -> Response<GwBody> {
     let (stored_name, stored) = match resolve(state, key, query) {
-        Err(r) => return r.into(),
-        Ok(None) => return error(StatusCode::NOT_FOUND, "Key not found"),
+        Err(e) => return e.response(),
+        Ok(None) => return AdminError::KeyNotFoundOnGet.response(),
         Ok(Some(found)) => found,
     };
     let Some(mut session) = stored_session(&stored) else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "Failed to retrieve key");
+        return AdminError::RetrieveFailed.response();
     };
     let snap = state.snapshot.load();
     let context_org = query_flag(query, "api_id")
@@ -430,20 +393,20 @@ pub(super) async fn delete_key(
         return json_response(StatusCode::OK, &Value::Null);
     }
     let stored_name = match resolve(state, key, query) {
-        Err(r) => return r.into(),
-        Ok(None) => return error(StatusCode::NOT_FOUND, "There is no such key found"),
+        Err(e) => return e.response(),
+        Ok(None) => return AdminError::NoSuchKey.response(),
         Ok(Some((n, _))) => n,
     };
     let store = state.store.clone();
     let n = stored_name.clone();
     match tokio::task::spawn_blocking(move || store.delete(&n)).await {
         Ok(Ok(true)) => {}
-        Ok(Ok(false)) => return error(StatusCode::NOT_FOUND, "There is no such key found"),
+        Ok(Ok(false)) => return AdminError::NoSuchKey.response(),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "key store delete failed");
-            return error(StatusCode::BAD_REQUEST, "Failed to remove the key");
+            return AdminError::RemoveFailed.response();
         }
-        Err(_) => return error(StatusCode::BAD_REQUEST, "Failed to remove the key"),
+        Err(_) => return AdminError::RemoveFailed.response(),
     }
     reset_counters(state, &stored_name).await;
     state.snapshot.load().forget_grant(&stored_name);
@@ -456,10 +419,7 @@ pub(super) async fn delete_key(
 
 pub(super) fn list_keys(state: &Arc<AppState>) -> Response<GwBody> {
     if state.config.hash_keys && !state.config.enable_hashed_keys_listing {
-        return error(
-            StatusCode::NOT_FOUND,
-            "Hashed key listing is disabled in config (enable_hashed_keys_listing)",
-        );
+        return AdminError::HashedListingDisabled.response();
     }
     json_response(StatusCode::OK, &json!({"keys": state.store.keys()}))
 }

@@ -13,14 +13,13 @@ pub mod respond;
 
 pub use health::{hello, ready};
 pub use request::{authorized, read_body, BodyResult, MAX_ADMIN_BODY};
-pub use respond::{error, json_response, problems};
+pub use respond::{error, json_response, AdminError};
 
 use keys::Mode;
-use respond::{method_not_allowed, not_found_text};
 
 use crate::respond::body::GwBody;
 use crate::server::state::AppState;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use std::sync::Arc;
 
@@ -45,34 +44,28 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
         return if req.method() == Method::GET || req.method() == Method::HEAD {
             health::hello(state)
         } else {
-            error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+            AdminError::HealthMethodNotAllowed.response()
         };
     }
     if path.strip_prefix('/') == Some(state.config.readiness_check_endpoint_name.as_str()) {
         return if req.method() == Method::GET || req.method() == Method::HEAD {
             health::ready(state)
         } else {
-            error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+            AdminError::HealthMethodNotAllowed.response()
         };
     }
     if dashboard::is_dashboard_path(&path) {
         return dashboard::handle(state, req).await;
     }
     if !state.config.admin_enabled() {
-        return error(
-            StatusCode::FORBIDDEN,
-            "Attempted administrative access with invalid or missing key!",
-        );
+        return AdminError::Forbidden.response();
     }
     if !authorized(
         &state.config.secret,
         req.headers().get("x-tyk-authorization"),
     ) {
         tracing::info!(route = %route_shape(&path), "admin request with a missing or wrong secret");
-        return error(
-            StatusCode::FORBIDDEN,
-            "Attempted administrative access with invalid or missing key!",
-        );
+        return AdminError::Forbidden.response();
     }
     // Tyk strips trailing slashes before routing.
     let trimmed = path.trim_end_matches('/');
@@ -90,14 +83,14 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
                 let body = read_body(req).await;
                 keys::add_key(state, None, body, query.as_deref(), Mode::Add).await
             }
-            _ => method_not_allowed(),
+            _ => AdminError::MethodNotAllowed.response(),
         },
         ["keys", "create"] => match method {
             Method::POST => {
                 let body = read_body(req).await;
                 keys::add_key(state, None, body, query.as_deref(), Mode::Create).await
             }
-            _ => method_not_allowed(),
+            _ => AdminError::MethodNotAllowed.response(),
         },
         ["keys", key] => {
             let key = key.to_string();
@@ -112,23 +105,23 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<G
                     keys::update_key(state, &key, body, query.as_deref()).await
                 }
                 Method::DELETE => keys::delete_key(state, &key, query.as_deref()).await,
-                _ => method_not_allowed(),
+                _ => AdminError::MethodNotAllowed.response(),
             }
         }
         ["reload"] | ["reload", "group"] => match method {
             Method::GET => reload::reload(state, query.as_deref()).await,
-            _ => method_not_allowed(),
+            _ => AdminError::MethodNotAllowed.response(),
         },
         ["apis"] => match method {
             Method::GET => apis::list(state),
-            _ => method_not_allowed(),
+            _ => AdminError::MethodNotAllowed.response(),
         },
         ["apis", id] => match method {
             Method::GET => apis::get(state, id),
-            _ => method_not_allowed(),
+            _ => AdminError::MethodNotAllowed.response(),
         },
         _ => policies::route(state, &method, &segs, req)
             .await
-            .unwrap_or_else(not_found_text),
+            .unwrap_or_else(|| AdminError::PageNotFound.response()),
     }
 }

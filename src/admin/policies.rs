@@ -4,7 +4,7 @@
 //! only a later reload in directory mode would read.
 
 use super::request::read_body;
-use super::respond::{error, json_response, problems};
+use super::respond::{json_response, AdminError};
 use crate::policy::write::{self, WriteFailure};
 use crate::respond::body::GwBody;
 use crate::server::state::AppState;
@@ -27,17 +27,11 @@ pub async fn route(
         (["policies", id], &Method::GET) => get(state, id),
         (["policies"], &Method::POST) => write(state, None, req, Write::Create).await,
         (["policies", id], &Method::POST) => write(state, Some(id), req, Write::Create).await,
-        (["policies"], &Method::PUT) => {
-            error(StatusCode::BAD_REQUEST, "Must specify an apiID to update")
-        }
+        (["policies"], &Method::PUT) => AdminError::PolicyIdRequiredForUpdate.response(),
         (["policies", id], &Method::PUT) => write(state, Some(id), req, Write::Update).await,
-        (["policies"], &Method::DELETE) => {
-            error(StatusCode::BAD_REQUEST, "Must specify an apiID to delete")
-        }
+        (["policies"], &Method::DELETE) => AdminError::PolicyIdRequiredForDelete.response(),
         (["policies", id], &Method::DELETE) => delete(state, id).await,
-        (["policies"] | ["policies", _], _) => {
-            error(StatusCode::METHOD_NOT_ALLOWED, "Method not supported")
-        }
+        (["policies"] | ["policies", _], _) => AdminError::MethodNotAllowed.response(),
         _ => return None,
     };
     Some(resp)
@@ -52,7 +46,7 @@ fn get(state: &Arc<AppState>, id: &str) -> Response<GwBody> {
     let snap = state.snapshot.load();
     match snap.policies.find_any_org(id) {
         Some(p) => json_response(StatusCode::OK, p),
-        None => error(StatusCode::NOT_FOUND, "Policy not found"),
+        None => AdminError::PolicyNotFound.response(),
     }
 }
 
@@ -70,13 +64,13 @@ async fn write(
 ) -> Response<GwBody> {
     let body = match read_body(req).await {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     let value = match json::parse_value(&body) {
         Ok(v) => v,
         Err(e) => {
             tracing::info!(error = %e, "policy body rejected");
-            return error(StatusCode::BAD_REQUEST, "Request malformed");
+            return AdminError::Malformed.response();
         }
     };
     // Every problem at once: the field table's, then Tyk's own checks on what decoded.
@@ -84,7 +78,7 @@ async fn write(
     let d = json::decode_doc_all::<Policy>(Doc::Policy, value, &Ctx::default());
     let mut list = super::respond::finding_lines(&d.errors);
     let Some(mut policy) = d.value else {
-        return problems(StatusCode::BAD_REQUEST, &list);
+        return AdminError::Problems(list).response();
     };
     if let (Write::Update, Some(uid)) = (mode, url_id) {
         if !policy.effective_id().is_empty() && policy.effective_id() != uid {
@@ -110,7 +104,7 @@ async fn write(
         crate::server::state::compile_settings(&state.config).matching,
     ));
     if !list.is_empty() {
-        return problems(StatusCode::BAD_REQUEST, &list);
+        return AdminError::Problems(list).response();
     }
     match write::save(state, policy).await {
         Ok(()) => {
@@ -124,16 +118,10 @@ async fn write(
                 &json!({"key": id, "status": "ok", "action": action}),
             )
         }
-        Err(WriteFailure::NoSource) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Unable to access policy storage.",
-        ),
+        Err(WriteFailure::NoSource) => AdminError::PolicyStorageUnavailable.response(),
         Err(e) => {
             tracing::error!(reason = %e, "policy write failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("Failed to create file! {e}"),
-            )
+            AdminError::PolicyWriteFailed(e.to_string()).response()
         }
     }
 }
@@ -146,7 +134,7 @@ async fn delete(state: &Arc<AppState>, id: &str) -> Response<GwBody> {
         ),
         Err(e) => {
             tracing::info!(reason = %e, "policy delete failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "Delete failed")
+            AdminError::PolicyDeleteFailed.response()
         }
     }
 }

@@ -1,10 +1,9 @@
 //! The request side of the admin API: the secret check and bounded body reading.
 
-use super::respond::error;
-use crate::respond::body::GwBody;
+use super::respond::AdminError;
 use bytes::Bytes;
 use http::header::HeaderValue;
-use http::{Request, Response, StatusCode};
+use http::Request;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
@@ -18,8 +17,8 @@ pub fn authorized(secret: &str, header: Option<&HeaderValue>) -> bool {
     !secret.is_empty() && bool::from(given.as_bytes().ct_eq(secret.as_bytes()))
 }
 
-/// The body, or the response to send instead (too large, unreadable).
-pub type BodyResult = Result<Bytes, Response<GwBody>>;
+/// The body, or the error to answer instead (too large, unreadable).
+pub type BodyResult = Result<Bytes, AdminError>;
 
 pub async fn read_body(req: Request<Incoming>) -> BodyResult {
     match Limited::new(req.into_body(), MAX_ADMIN_BODY)
@@ -31,12 +30,9 @@ pub async fn read_body(req: Request<Incoming>) -> BodyResult {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body too large",
-            ))
+            Err(AdminError::TooLarge)
         }
-        Err(_) => Err(error(StatusCode::BAD_REQUEST, "Request malformed")),
+        Err(_) => Err(AdminError::Malformed),
     }
 }
 

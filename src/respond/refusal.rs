@@ -217,6 +217,7 @@ mod tests {
                 504,
                 "Upstream service reached hard timeout.",
             ),
+            (StorageUnavailable, 503, "Service temporarily unavailable."),
         ];
         for (e, status, msg) in table {
             assert_eq!(e.status().as_u16(), *status, "{e:?}");
@@ -243,5 +244,16 @@ mod tests {
         assert!(r.headers().get("x-generator").is_none());
         let r = render(&GatewayError::NoRoute, true);
         assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+        // The store is down: 503 in Tyk's template, and a retry in a second.
+        let r = render(&GatewayError::StorageUnavailable, false);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["retry-after"], "1");
+        match r.into_body() {
+            GwBody::Full { data } => assert_eq!(
+                &data.unwrap()[..],
+                b"{\n    \"error\": \"Service temporarily unavailable.\"\n}"
+            ),
+            _ => panic!("expected a full body"),
+        }
     }
 }
