@@ -52,15 +52,13 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("stage/key lookup (10k keys)", |b| {
         b.iter(|| {
-            f.state.with_key(black_box(&f.key), "default", |n, s| {
-                n.len() as u64 + s.revision
-            })
+            pipeline::authn::find_key(&f.state.store, false, black_box(&f.key), "default")
+                .map(|(n, s)| n.as_str().len() as u64 + s.revision)
         })
     });
-    let (name, stored) = f
-        .state
-        .with_key(&f.key, "default", |n, s| (n.to_string(), s.clone()))
-        .unwrap();
+    let (key_name, stored) =
+        pipeline::authn::find_key(&f.state.store, false, &f.key, "default").unwrap();
+    let name = key_name.as_str().to_string();
     c.bench_function("stage/grant (cached policy merge)", |b| {
         b.iter(|| snap.grant(black_box(&name), &stored, &api.org_id).revision)
     });
@@ -78,22 +76,22 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
-    let limits = grant.limits("bench-api").unwrap().clone();
-    let rate = limits.rate.unwrap();
+    let route = snap.route("/api/users/12345").unwrap();
+    let to = pipeline::authz::Target {
+        api: route.0,
+        version: "Default",
+        method: "GET",
+        decoded: "/api/users/12345",
+        stripped_decoded: "/users/12345",
+    };
+    let permit =
+        pipeline::authz::authorize(key_name.as_str(), &grant, to, snap.settings.matching, 0)
+            .unwrap();
     c.bench_function("stage/rate limit", |b| {
-        b.iter(|| {
-            f.state
-                .limits
-                .check_rate(black_box(&name), &limits.scope, rate, 0)
-        })
+        b.iter(|| f.state.limits.check_rate(black_box(&permit), 0))
     });
-    let quota = limits.quota.unwrap();
     c.bench_function("stage/quota", |b| {
-        b.iter(|| {
-            f.state
-                .limits
-                .try_consume_quota(black_box(&name), &limits.scope, quota, 0)
-        })
+        b.iter(|| f.state.limits.try_consume_quota(black_box(&permit), 0))
     });
     c.bench_function("policy merge (3 policies, uncached)", |b| {
         b.iter_batched(

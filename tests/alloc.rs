@@ -77,24 +77,20 @@ fn the_decision_path_does_not_allocate() {
     // Durable quota headroom for the allowed key, and the tiny quota used up, as a
     // running gateway would have them.
     let snap = f.state.snapshot.load_full();
-    for (key, _) in [(f.key.clone(), ()), (testkit::QUOTA.to_string(), ())] {
-        let name = format!("default{key}");
-        let stored = f.state.store.get(&name).unwrap();
-        let org = snap.api_by_id("bench-api").unwrap().org_id.clone();
-        let entry = snap.grant(&name, &stored, &org);
-        let limits = entry
-            .grant
-            .as_ref()
-            .unwrap()
-            .limits("bench-api")
-            .unwrap()
-            .clone();
-        rt.block_on(
-            f.state
-                .limits
-                .consume_quota(&name, &limits.scope, limits.quota.unwrap()),
-        )
-        .unwrap();
+    for key in [f.key.clone(), testkit::QUOTA.to_string()] {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(&key).unwrap(),
+        );
+        let canon = path::canonical("/api/users/1").unwrap();
+        let d =
+            pipeline::decide(&f.state, &snap, &http::Method::GET, &headers, None, &canon)
+                .unwrap();
+        if let Some(q) = d.quota {
+            rt.block_on(pipeline::quota::follow_up(&f.state, q, &mut None))
+                .unwrap();
+        }
     }
 
     let hv = |k: &str| HeaderValue::from_str(k).unwrap();

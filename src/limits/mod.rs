@@ -13,6 +13,7 @@ pub use clock::{Clock, ManualClock};
 pub use quota::{QuotaCell, QuotaDecision};
 pub use rate::{Limiter, RateDecision};
 
+use crate::pipeline::authz::Permit;
 use crate::policy::snapshot::{QuotaSpec, RateSpec};
 use crate::util::KeyMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -81,9 +82,15 @@ impl Limits {
         self.keys.entry(Box::from(key)).or_default().clone()
     }
 
-    /// Checks the key's rate for `scope`; a changed `spec` starts a fresh limiter.
+    /// Checks the permit's rate limit; `None` when the permit carries none.
     /// `now`: the request's wall-clock seconds (read once per request by the caller).
-    pub fn check_rate(
+    pub fn check_rate(&self, permit: &Permit<'_>, now: i64) -> Option<RateDecision> {
+        let spec = permit.rate()?;
+        Some(self.check_key_rate(permit.key(), permit.scope(), spec, now))
+    }
+
+    /// The key's rate for `scope`; a changed `spec` starts a fresh limiter.
+    fn check_key_rate(
         &self,
         key: &str,
         scope: &Arc<str>,
@@ -167,20 +174,18 @@ impl Limits {
         ));
     }
 
-    /// Counts one request without any I/O; `NeedReserve` means call [`Limits::consume_quota`].
+    /// Counts one request against the permit's quota without any I/O (`None` when the
+    /// permit carries none); `NeedReserve` means call [`Limits::consume_quota`].
     /// `Allowed { refill: true }` asks the caller to run [`Limits::refill`] in the background.
-    pub fn try_consume_quota(
-        &self,
-        key: &str,
-        scope: &Arc<str>,
-        spec: QuotaSpec,
-        now: i64,
-    ) -> QuotaDecision {
-        self.cell(key, scope).consume(spec, now)
+    pub fn try_consume_quota(&self, permit: &Permit<'_>, now: i64) -> Option<QuotaDecision> {
+        let spec = permit.quota()?;
+        Some(self.cell(permit.key(), permit.scope()).consume(spec, now))
     }
 
     /// Extends a cell's durable ceiling (after `refill: true`).
-    pub async fn refill(&self, key: &str, scope: &Arc<str>, spec: QuotaSpec) {
+    pub async fn refill(&self, permit: &Permit<'_>) {
+        let Some(spec) = permit.quota() else { return };
+        let (key, scope) = (permit.key(), permit.scope());
         let cell = self.cell(key, scope);
         if let Err(e) = reserve_with(&self.sink, &self.clock, key, scope, &cell, spec).await {
             tracing::warn!(error = %e, "background quota reservation failed");
@@ -188,13 +193,16 @@ impl Limits {
         cell.reservation_done();
     }
 
-    /// Counts one request against the quota, reserving durable headroom as needed.
+    /// Counts one request against the permit's quota, reserving durable headroom as
+    /// needed; `None` when the permit carries no quota.
     pub async fn consume_quota(
         &self,
-        key: &str,
-        scope: &Arc<str>,
-        spec: QuotaSpec,
-    ) -> Result<QuotaDecision, String> {
+        permit: &Permit<'_>,
+    ) -> Result<Option<QuotaDecision>, String> {
+        let Some(spec) = permit.quota() else {
+            return Ok(None);
+        };
+        let (key, scope) = (permit.key(), permit.scope());
         let cell = self.cell(key, scope);
         loop {
             match cell.consume(spec, self.clock.unix()) {
@@ -202,7 +210,7 @@ impl Limits {
                     reserve_with(&self.sink, &self.clock, key, scope, &cell, spec).await?
                 }
                 // `refill: true` is passed on: the caller runs [`Limits::refill`] in the background.
-                d => return Ok(d),
+                d => return Ok(Some(d)),
             }
         }
     }
@@ -329,11 +337,11 @@ mod tests {
             per: 5.0,
         };
         let scope: Arc<str> = Arc::from("");
-        limits.check_rate("idle", &scope, spec, 1_000);
-        limits.check_rate("busy", &scope, spec, 1_000);
+        limits.check_key_rate("idle", &scope, spec, 1_000);
+        limits.check_key_rate("busy", &scope, spec, 1_000);
         assert_eq!(limits.rate_limiters(), 2);
         manual.advance(Duration::from_secs(30));
-        limits.check_rate("busy", &scope, spec, 1_030);
+        limits.check_key_rate("busy", &scope, spec, 1_030);
         limits.sweep(1_030);
         assert_eq!(
             limits.rate_limiters(),
@@ -353,11 +361,11 @@ mod tests {
             per: 60.0,
         };
         assert!(matches!(
-            limits.check_rate("k", &scope, one, 0),
+            limits.check_key_rate("k", &scope, one, 0),
             RateDecision::Allowed { .. }
         ));
         assert!(matches!(
-            limits.check_rate("k", &scope, one, 0),
+            limits.check_key_rate("k", &scope, one, 0),
             RateDecision::Limited { .. }
         ));
         let two = RateSpec {
@@ -367,13 +375,13 @@ mod tests {
         // A different rate on the same scope (a changed policy, or another API sharing
         // the counter scope) gets its own limiter instead of resetting this one.
         assert!(matches!(
-            limits.check_rate("k", &scope, two, 0),
+            limits.check_key_rate("k", &scope, two, 0),
             RateDecision::Allowed { .. }
         ));
         assert_eq!(limits.rate_limiters(), 2);
         assert!(
             matches!(
-                limits.check_rate("k", &scope, one, 0),
+                limits.check_key_rate("k", &scope, one, 0),
                 RateDecision::Limited { .. }
             ),
             "the first limiter was not reset"

@@ -1,8 +1,116 @@
-//! Stage: read the key from the request (tyk-compat §4.1).
+//! Stage: authenticate — read the key from the request (tyk-compat §4.1), find it in
+//! the store (§4.3) and fetch its compiled grant from the snapshot.
 
-use crate::policy::snapshot::AuthSpec;
+use crate::policy::snapshot::{Api, AuthSpec, Grant, GrantError, Snapshot};
+use crate::respond::refusal::GatewayError;
+use crate::server::state::AppState;
+use crate::store::{KeyStore, StoredKey};
 use http::HeaderMap;
 use std::borrow::Cow;
+use std::sync::Arc;
+
+/// The longest stored name built in place: an org prefix plus a key.
+const NAME_CAP: usize = 512;
+
+/// A key's stored name, built on the stack: the key with its org prefix, the key as
+/// presented, or (with `hash_keys`) the SHA-256 hex of either.
+pub struct KeyName {
+    buf: [u8; NAME_CAP],
+    len: usize,
+}
+
+impl KeyName {
+    fn new(name: &str) -> Option<KeyName> {
+        let mut buf = [0u8; NAME_CAP];
+        buf.get_mut(..name.len())?.copy_from_slice(name.as_bytes());
+        Some(KeyName {
+            buf,
+            len: name.len(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Built only from `&str`s, so always UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for KeyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The name may be a raw key: never printed.
+        f.write_str("KeyName(..)")
+    }
+}
+
+/// Finds a key as Tyk does: the name re-generated for the API's org first, then as
+/// presented (tyk-compat §4.3). No allocation.
+pub fn find_key(
+    store: &KeyStore,
+    hash_keys: bool,
+    key: &str,
+    org: &str,
+) -> Option<(KeyName, StoredKey)> {
+    let mut joined = [0u8; NAME_CAP];
+    let prefixed = (!org.is_empty() && !key.starts_with(org) && org.len() + key.len() <= NAME_CAP)
+        .then(|| {
+            joined[..org.len()].copy_from_slice(org.as_bytes());
+            joined[org.len()..org.len() + key.len()].copy_from_slice(key.as_bytes());
+            std::str::from_utf8(&joined[..org.len() + key.len()]).unwrap_or(key)
+        });
+    for candidate in prefixed.into_iter().chain(std::iter::once(key)) {
+        let mut hashed = [0u8; 64];
+        let name = if hash_keys {
+            crate::tyk::keys::hash_key_into(candidate, &mut hashed);
+            std::str::from_utf8(&hashed).unwrap_or(candidate)
+        } else {
+            candidate
+        };
+        if let Some(stored) = store.get(name) {
+            return KeyName::new(name).map(|n| (n, stored));
+        }
+    }
+    None
+}
+
+/// A request whose key is known, with its compiled grant for the API's org.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub name: KeyName,
+    pub grant: Arc<Grant>,
+}
+
+/// Reads, looks up and resolves the key of a request for `api`.
+pub fn authenticate(
+    state: &AppState,
+    snap: &Snapshot,
+    api: &Api,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Authenticated, GatewayError> {
+    let key = extract_key(&api.auth, headers, query).ok_or(GatewayError::AuthMissing)?;
+    if key.len() < state.config.min_token_length() {
+        return Err(GatewayError::KeyDenied);
+    }
+    let (name, stored) = find_key(&state.store, state.config.hash_keys, &key, &api.org_id)
+        .ok_or(GatewayError::KeyDenied)?;
+    let entry = snap.grant(name.as_str(), &stored, &api.org_id);
+    match &entry.grant {
+        Ok(g) => Ok(Authenticated {
+            name,
+            grant: g.clone(),
+        }),
+        Err(GrantError::Policy(e)) => {
+            tracing::info!(key = %crate::tyk::keys::fingerprint(&key), api = %api.id, reason = %e, "policies could not be applied");
+            Err(GatewayError::KeyDenied)
+        }
+        Err(e @ GrantError::Session(_)) => {
+            if entry.first_report() {
+                tracing::error!(key = %crate::tyk::keys::fingerprint(&key), api = %api.id, reason = %e, "refusing a key whose stored session is unusable");
+            }
+            Err(GatewayError::KeyDenied)
+        }
+    }
+}
 
 /// Strips a leading `Bearer ` (any case) when followed by a space.
 pub fn strip_bearer(v: &str) -> &str {

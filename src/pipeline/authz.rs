@@ -1,9 +1,91 @@
-//! Stages: key state (inactive, expired), API access and version, `allowed_urls`.
+//! Stage: authorize — key state (inactive, expired), API access and version,
+//! `allowed_urls` — and mint the [`Permit`] that rate limiting and quota require.
 
 use crate::policy::snapshot::acl::Matching;
-use crate::policy::snapshot::{Api, Grant, Limits, VersionLocation, VersionRule};
+use crate::policy::snapshot::{Api, Grant, Limits, QuotaSpec, RateSpec, VersionRule};
 use crate::respond::refusal::GatewayError;
-use http::HeaderMap;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// What authorization allows one request: whose counters (the stored key name), and
+/// the rate and quota that apply to it on this API. Its fields are private and this
+/// module is the only one that makes one, so a limit can only ever be checked for a
+/// request that passed every access check (linkerd2-proxy's `Permitted<T>` in spirit).
+#[derive(Debug, Clone)]
+pub struct Permit<'a> {
+    key: Cow<'a, str>,
+    scope: Arc<str>,
+    rate: Option<RateSpec>,
+    quota: Option<QuotaSpec>,
+    /// The key's raw quota values, for `X-RateLimit-*` when no quota is enforced.
+    shown: (i64, i64, i64),
+}
+
+impl Permit<'_> {
+    /// The stored key name the counters belong to.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+    /// Counter identity (tyk-compat §6.3): "" = shared by every API of the key.
+    pub fn scope(&self) -> &Arc<str> {
+        &self.scope
+    }
+    /// The key's rate limit here; `None` when none applies (or the API disables it).
+    pub fn rate(&self) -> Option<RateSpec> {
+        self.rate
+    }
+    /// The enforced quota here; `None` when none applies (or the API disables it).
+    pub fn quota(&self) -> Option<QuotaSpec> {
+        self.quota
+    }
+    /// `(quota_max, quota_remaining, quota_renews)` as stored, for the headers.
+    pub fn shown_quota(&self) -> (i64, i64, i64) {
+        self.shown
+    }
+    /// The same permit, owning its key name: for the rare checks that finish after the
+    /// request's synchronous decision (a durable quota reservation, a refill).
+    pub fn into_owned(self) -> Permit<'static> {
+        Permit {
+            key: Cow::Owned(self.key.into_owned()),
+            scope: self.scope,
+            rate: self.rate,
+            quota: self.quota,
+            shown: self.shown,
+        }
+    }
+}
+
+/// Where the request is going, as authorization needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'r> {
+    pub api: &'r Api,
+    pub version: &'r str,
+    pub method: &'r str,
+    /// The percent-decoded path, and the same with the listen path removed.
+    pub decoded: &'r str,
+    pub stripped_decoded: &'r str,
+}
+
+/// Runs the access checks in Tyk's order and mints the permit for the key stored as
+/// `key` (authentication's answer: its stored name and compiled grant).
+pub fn authorize<'a>(
+    key: &'a str,
+    grant: &Grant,
+    to: Target<'_>,
+    m: Matching,
+    now_unix: i64,
+) -> Result<Permit<'a>, GatewayError> {
+    check_key_state(grant, now_unix)?;
+    let limits = check_access(grant, to.api, to.version)?;
+    check_urls(grant, to.api, to.method, to.decoded, to.stripped_decoded, m)?;
+    Ok(Permit {
+        key: Cow::Borrowed(key),
+        scope: limits.scope().clone(),
+        rate: limits.rate().filter(|_| !to.api.disable_rate_limit),
+        quota: limits.quota().filter(|_| !to.api.disable_quota),
+        shown: limits.shown_quota(),
+    })
+}
 
 /// Inactive before expired, as Tyk checks them (tyk-compat §4.2).
 pub fn check_key_state(grant: &Grant, now_unix: i64) -> Result<(), GatewayError> {
@@ -14,53 +96,6 @@ pub fn check_key_state(grant: &Grant, now_unix: i64) -> Result<(), GatewayError>
         return Err(GatewayError::KeyExpired);
     }
     Ok(())
-}
-
-/// The version a request asks for (or the API's only version). Runs before
-/// authentication, as Tyk's version check does.
-pub fn requested_version<'a>(
-    api: &'a Api,
-    headers: &'a HeaderMap,
-    query: Option<&'a str>,
-    after_prefix: &'a str,
-) -> Result<std::borrow::Cow<'a, str>, GatewayError> {
-    use std::borrow::Cow;
-    match &api.version {
-        VersionRule::NotVersioned(Ok(v)) => Ok(Cow::Borrowed(v.as_str())),
-        VersionRule::NotVersioned(Err(msg)) => Err(GatewayError::Version(msg)),
-        VersionRule::Versioned {
-            location,
-            key,
-            default,
-            names,
-            ..
-        } => {
-            let asked: Option<Cow<'a, str>> = match location {
-                VersionLocation::Header => headers
-                    .get(key.as_str())
-                    .and_then(|v| v.to_str().ok())
-                    .map(Cow::Borrowed),
-                VersionLocation::UrlParam => query.and_then(|q| super::authn::query_param(q, key)),
-                VersionLocation::Url => after_prefix
-                    .split('/')
-                    .find(|s| !s.is_empty())
-                    .map(Cow::Borrowed),
-            }
-            .filter(|v| !v.is_empty());
-            let v = match asked {
-                Some(v) => v,
-                None if !default.is_empty() => Cow::Borrowed(default.as_str()),
-                None => return Err(GatewayError::Version("Version information not found")),
-            };
-            if names.iter().any(|n| *n == v) {
-                Ok(v)
-            } else {
-                Err(GatewayError::Version(
-                    "This API version does not seem to exist",
-                ))
-            }
-        }
-    }
 }
 
 /// API membership and version access (tyk-compat §5.1, §5.2); returns the key's limits for the API.
@@ -134,14 +169,7 @@ mod tests {
     }
 
     fn limits() -> Limits {
-        Limits {
-            rate: None,
-            quota: None,
-            scope: Arc::from(""),
-            quota_max: 0,
-            quota_remaining: 0,
-            quota_renews: 0,
-        }
+        Limits::unlimited()
     }
 
     fn grant(apis: &[(&str, &[&str], Vec<UrlRule>)]) -> Grant {
@@ -216,6 +244,8 @@ mod tests {
 
     #[test]
     fn requested_version_table() {
+        use crate::pipeline::route::requested_version;
+        use http::HeaderMap;
         let v = api(
             r#""version_data": {"not_versioned": false, "default_version": "v1", "versions": {"v1": {}, "v2": {}}}, "definition": {"location": "url-param", "key": "version"}"#,
         );

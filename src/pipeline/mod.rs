@@ -1,7 +1,8 @@
 //! The request pipeline: the only place that knows the order of the stages.
 //!
-//! route → version → authenticate → policies (grant) → inactive / expired → API access
-//! → `allowed_urls` → key rate → API rate → quota → forward.
+//! route → version ([`route`]) → authenticate: key, store, policies ([`authn`]) →
+//! inactive / expired → API access → `allowed_urls`, minting the permit ([`authz`]) →
+//! key rate → API rate ([`limit`]) → quota ([`quota`]) → forward ([`forward`]).
 //!
 //! Why this order:
 //! - Authentication comes before any counting, so unauthenticated traffic never
@@ -18,15 +19,18 @@
 pub mod authn;
 pub mod authz;
 pub mod forward;
+pub mod limit;
 pub mod path;
+pub mod quota;
+pub mod route;
 
-use crate::limits::{QuotaDecision, RateDecision};
-use crate::policy::snapshot::{Api, GrantError, QuotaSpec, Snapshot};
+use crate::policy::snapshot::{Api, Snapshot};
 use crate::respond::body::GwBody;
 use crate::respond::refusal::{self, GatewayError, RateHeaders};
 use crate::server::state::AppState;
 use http::{HeaderMap, Method, Request, Response, Version};
 use hyper::body::Incoming;
+use quota::QuotaFollowUp;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -64,28 +68,6 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: Peer) -
     }
 }
 
-/// The path with the listen path removed (always starting with `/`).
-pub fn strip_prefix<'p>(path: &'p str, prefix: &str) -> &'p str {
-    let p = prefix.trim_end_matches('/');
-    match path.strip_prefix(p) {
-        Some("") => "/",
-        Some(rest) if rest.starts_with('/') => rest,
-        // Non-strict routes match mid-segment (`/app` serves `/apple`): keep the rest as is.
-        Some(_) | None => path,
-    }
-}
-
-/// A quota check that needs a durable reservation (or a background refill) first.
-#[derive(Debug, Clone)]
-pub struct QuotaFollowUp {
-    pub name: String,
-    pub scope: Arc<str>,
-    pub spec: QuotaSpec,
-    /// `true`: the request is not yet counted (reserve, then count); `false`: counted,
-    /// just extend the ceiling in the background.
-    pub pending: bool,
-}
-
 /// The outcome of every stage before forwarding.
 #[derive(Debug)]
 pub struct Decision<'s> {
@@ -96,7 +78,8 @@ pub struct Decision<'s> {
     pub quota: Option<QuotaFollowUp>,
 }
 
-/// Runs route → … → quota for one request against `snap`.
+/// Runs route → authenticate → authorize → rate → API rate → quota for one request
+/// against `snap`: a plain sequence of stage calls, each failing with its refusal.
 pub fn decide<'s>(
     state: &AppState,
     snap: &'s Snapshot,
@@ -105,170 +88,48 @@ pub fn decide<'s>(
     query: Option<&str>,
     canon: &path::CanonPath<'_>,
 ) -> Result<Decision<'s>, GatewayError> {
-    let cfg = &state.config;
-    let rate_mode = cfg.rate_headers_from_rate();
-    let (api, prefix) = snap.route(&canon.path).ok_or(GatewayError::NoRoute)?;
-    let stripped = strip_prefix(&canon.path, prefix);
-    let version = authz::requested_version(api, headers, query, stripped)?;
+    let from_rate = state.config.rate_headers_from_rate();
+    let routed = route::route(snap, &canon.path, headers, query)?;
+    let (api, prefix) = (routed.api, routed.prefix);
     let now = state.limits.clock().unix();
-    // Cheap unless due (every 10 s); kept here so every request's clock read is shared.
-    state.limits.sweep(now);
-    let mut decision = Decision {
+    if api.keyless {
+        limit::api_rate(&state.limits, api, now)?;
+        let headers = (!from_rate).then_some(RateHeaders {
+            limit: 0,
+            remaining: 0,
+            reset: 0,
+        });
+        return Ok(Decision {
+            api,
+            prefix,
+            headers,
+            quota: None,
+        });
+    }
+    let who = authn::authenticate(state, snap, api, headers, query)?;
+    let to = authz::Target {
+        api,
+        version: &routed.version,
+        method: method.as_str(),
+        decoded: &canon.decoded,
+        stripped_decoded: route::strip_prefix(&canon.decoded, prefix),
+    };
+    let permit = authz::authorize(
+        who.name.as_str(),
+        &who.grant,
+        to,
+        snap.settings.matching,
+        now,
+    )?;
+    let rate_headers = limit::key_rate(&state.limits, &permit, now, from_rate)?;
+    limit::api_rate(&state.limits, api, now)?;
+    let (quota_headers, quota) = quota::check(&state.limits, &permit, now, from_rate)?;
+    Ok(Decision {
         api,
         prefix,
-        headers: None,
-        quota: None,
-    };
-    if api.keyless {
-        check_api_rate(state, api, now)?;
-        if !rate_mode {
-            decision.headers = Some(RateHeaders {
-                limit: 0,
-                remaining: 0,
-                reset: 0,
-            });
-        }
-        return Ok(decision);
-    }
-
-    let key = authn::extract_key(&api.auth, headers, query).ok_or(GatewayError::AuthMissing)?;
-    if key.len() < cfg.min_token_length() {
-        return Err(GatewayError::KeyDenied);
-    }
-    let outcome = state.with_key(&key, &api.org_id, |name, stored| -> Result<(), GatewayError> {
-        let entry = snap.grant(name, stored, &api.org_id);
-        let grant = match &entry.grant {
-            Ok(g) => g,
-            Err(GrantError::Policy(e)) => {
-                tracing::info!(key = %crate::tyk::keys::fingerprint(&key), api = %api.id, reason = %e, "policies could not be applied");
-                return Err(GatewayError::KeyDenied);
-            }
-            Err(e @ GrantError::Session(_)) => {
-                if entry.first_report() {
-                    tracing::error!(key = %crate::tyk::keys::fingerprint(&key), api = %api.id, reason = %e, "refusing a key whose stored session is unusable");
-                }
-                return Err(GatewayError::KeyDenied);
-            }
-        };
-        authz::check_key_state(grant, now)?;
-        let limits = authz::check_access(grant, api, &version)?;
-        let stripped_decoded = strip_prefix(&canon.decoded, prefix);
-        authz::check_urls(grant, api, method.as_str(), &canon.decoded, stripped_decoded, snap.settings.matching)?;
-
-        if !api.disable_rate_limit {
-            if let Some(spec) = limits.rate {
-                match state.limits.check_rate(name, &limits.scope, spec, now) {
-                    RateDecision::Allowed { limit, remaining, reset } => {
-                        if rate_mode {
-                            decision.headers = Some(RateHeaders {
-                                limit: i64::from(limit),
-                                remaining: i64::from(remaining),
-                                reset,
-                            });
-                        }
-                    }
-                    RateDecision::Limited { limit, retry_after, reset } => {
-                        return Err(GatewayError::RateLimited {
-                            retry_after,
-                            headers: rate_mode.then_some(RateHeaders {
-                                limit: i64::from(limit),
-                                remaining: 0,
-                                reset,
-                            }),
-                        });
-                    }
-                }
-            }
-        }
-        check_api_rate(state, api, now)?;
-
-        match limits.quota.filter(|_| !api.disable_quota) {
-            Some(spec) => match state.limits.try_consume_quota(name, &limits.scope, spec, now) {
-                QuotaDecision::Allowed { remaining, reset, refill } => {
-                    if !rate_mode {
-                        decision.headers = Some(RateHeaders {
-                            limit: spec.max as i64,
-                            remaining: remaining as i64,
-                            reset,
-                        });
-                    }
-                    if refill {
-                        decision.quota = Some(QuotaFollowUp {
-                            name: name.to_string(),
-                            scope: limits.scope.clone(),
-                            spec,
-                            pending: false,
-                        });
-                    }
-                }
-                QuotaDecision::Exceeded { retry_after, .. } => return Err(GatewayError::QuotaExceeded { retry_after }),
-                QuotaDecision::NeedReserve => {
-                    decision.quota = Some(QuotaFollowUp {
-                        name: name.to_string(),
-                        scope: limits.scope.clone(),
-                        spec,
-                        pending: true,
-                    })
-                }
-            },
-            None if !rate_mode => {
-                decision.headers = Some(RateHeaders {
-                    limit: limits.quota_max,
-                    remaining: limits.quota_remaining.max(0),
-                    reset: limits.quota_renews,
-                })
-            }
-            None => {}
-        }
-        Ok(())
-    });
-    match outcome {
-        None => Err(GatewayError::KeyDenied),
-        Some(Err(e)) => Err(e),
-        Some(Ok(())) => Ok(decision),
-    }
-}
-
-/// Completes a quota check that needed a durable reservation.
-async fn follow_up_quota(
-    state: &Arc<AppState>,
-    f: QuotaFollowUp,
-    headers: &mut Option<RateHeaders>,
-) -> Result<(), GatewayError> {
-    if !f.pending {
-        let st = state.clone();
-        tokio::spawn(async move { st.limits.refill(&f.name, &f.scope, f.spec).await });
-        return Ok(());
-    }
-    match state.limits.consume_quota(&f.name, &f.scope, f.spec).await {
-        Ok(QuotaDecision::Allowed {
-            remaining,
-            reset,
-            refill,
-        }) => {
-            if refill {
-                let st = state.clone();
-                tokio::spawn(async move { st.limits.refill(&f.name, &f.scope, f.spec).await });
-            }
-            if !state.config.rate_headers_from_rate() {
-                *headers = Some(RateHeaders {
-                    limit: f.spec.max as i64,
-                    remaining: remaining as i64,
-                    reset,
-                });
-            }
-            Ok(())
-        }
-        Ok(QuotaDecision::Exceeded { retry_after, .. }) => {
-            Err(GatewayError::QuotaExceeded { retry_after })
-        }
-        Ok(QuotaDecision::NeedReserve) => Err(GatewayError::StorageUnavailable),
-        Err(e) => {
-            // Deny by default: a count that cannot be made durable could be lost and over-granted.
-            tracing::error!(error = %e, "quota counter could not be made durable; refusing the request");
-            Err(GatewayError::StorageUnavailable)
-        }
-    }
+        headers: rate_headers.or(quota_headers),
+        quota,
+    })
 }
 
 async fn run(
@@ -289,11 +150,11 @@ async fn run(
         quota,
     } = decide(state, snap, &parts.method, &parts.headers, query, &canon)?;
     if let Some(f) = quota {
-        follow_up_quota(state, f, &mut headers).await?;
+        quota::follow_up(state, f, &mut headers).await?;
     }
 
     let send_path = if api.strip_listen_path {
-        strip_prefix(&canon.path, prefix)
+        route::strip_prefix(&canon.path, prefix)
     } else {
         &canon.path
     };
@@ -323,20 +184,10 @@ async fn run(
     Ok(resp)
 }
 
-fn check_api_rate(state: &AppState, api: &Api, now: i64) -> Result<(), GatewayError> {
-    if let Some(spec) = api.global_rate {
-        if let RateDecision::Limited { retry_after, .. } =
-            state.limits.check_api_rate(&api.id, spec, now)
-        {
-            return Err(GatewayError::ApiRateLimited { retry_after });
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::snapshot::GrantError;
     use crate::store::StoredKey;
 
     #[test]
@@ -371,19 +222,5 @@ mod tests {
             other => panic!("expected a session error, got {other:?}"),
         }
         assert!(!entry.first_report());
-    }
-
-    #[test]
-    fn listen_path_stripping() {
-        for (path, prefix, want) in [
-            ("/api/users", "/api/", "/users"),
-            ("/api/users", "/api", "/users"),
-            ("/api", "/api", "/"),
-            ("/api/", "/api/", "/"),
-            ("/x/y", "/", "/x/y"),
-            ("/apple", "/app", "/apple"),
-        ] {
-            assert_eq!(strip_prefix(path, prefix), want, "{path} - {prefix}");
-        }
     }
 }

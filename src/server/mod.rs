@@ -130,6 +130,22 @@ pub async fn serve(
     }
 }
 
+/// Drops idle rate limiters every few seconds, off the request path (a limiter idle for
+/// longer than its refill is indistinguishable from a fresh one).
+async fn sweep_limiters(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => state.limits.sweep(state.limits.clock().unix()),
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// How often idle limiters are swept (the sweep itself skips runs under 10 s apart).
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
 /// A running gateway (used by `serve` and by the integration tests).
 #[derive(Debug)]
 pub struct Running {
@@ -196,6 +212,7 @@ pub async fn start(state: Arc<AppState>) -> Result<Running, crate::StartupError>
         },
         rx,
     )));
+    tasks.push(tokio::spawn(sweep_limiters(state.clone(), tx.subscribe())));
     let watcher = crate::policy::watch::start(&state);
     Ok(Running {
         addr,

@@ -189,37 +189,3 @@ impl AppState {
         }
     }
 }
-
-impl AppState {
-    /// Finds a key as Tyk does: the name re-generated for the API's org first, then as
-    /// presented (tyk-compat §4.3). Calls `found` with the stored name (hashed with
-    /// `hash_keys`) and the key. Names are built in stack buffers: no allocation.
-    pub fn with_key<R>(
-        &self,
-        key: &str,
-        org: &str,
-        found: impl FnOnce(&str, &crate::store::StoredKey) -> R,
-    ) -> Option<R> {
-        let mut joined = [0u8; 512];
-        let mut hashed = [0u8; 64];
-        let prefixed =
-            (!org.is_empty() && !key.starts_with(org) && org.len() + key.len() <= joined.len())
-                .then(|| {
-                    joined[..org.len()].copy_from_slice(org.as_bytes());
-                    joined[org.len()..org.len() + key.len()].copy_from_slice(key.as_bytes());
-                    std::str::from_utf8(&joined[..org.len() + key.len()]).unwrap_or(key)
-                });
-        for candidate in prefixed.into_iter().chain(std::iter::once(key)) {
-            let name = if self.config.hash_keys {
-                crate::tyk::keys::hash_key_into(candidate, &mut hashed);
-                std::str::from_utf8(&hashed).unwrap_or(candidate)
-            } else {
-                candidate
-            };
-            if let Some(stored) = self.store.get(name) {
-                return Some(found(name, &stored));
-            }
-        }
-        None
-    }
-}

@@ -16,20 +16,41 @@ pub struct QuotaSpec {
     pub renewal: i64,
 }
 
-/// The limits that apply to one API for one key, and the counter scope they use.
+/// The limits that apply to one API for one key, and the counter scope they use. Read
+/// only: built here from the merged session, enforced through an authorization permit.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    pub rate: Option<RateSpec>,
-    pub quota: Option<QuotaSpec>,
+    rate: Option<RateSpec>,
+    quota: Option<QuotaSpec>,
     /// Counter identity (tyk-compat §6.3): "" = shared by every API of the key.
-    pub scope: Arc<str>,
+    scope: Arc<str>,
     /// Raw values for `X-RateLimit-*` when the quota is not enforced.
-    pub quota_max: i64,
-    pub quota_remaining: i64,
-    pub quota_renews: i64,
+    quota_max: i64,
+    quota_remaining: i64,
+    quota_renews: i64,
 }
 
 impl Limits {
+    pub fn rate(&self) -> Option<RateSpec> {
+        self.rate
+    }
+    pub fn quota(&self) -> Option<QuotaSpec> {
+        self.quota
+    }
+    pub fn scope(&self) -> &Arc<str> {
+        &self.scope
+    }
+    /// `(quota_max, quota_remaining, quota_renews)` as stored.
+    pub fn shown_quota(&self) -> (i64, i64, i64) {
+        (self.quota_max, self.quota_remaining, self.quota_renews)
+    }
+
+    /// No limits, shared scope: what a table test of the access stages needs.
+    #[cfg(test)]
+    pub(crate) fn unlimited() -> Limits {
+        Limits::from_api_limit(&ApiLimit::default(), "")
+    }
+
     fn from_api_limit(l: &ApiLimit, scope: &str) -> Limits {
         Limits {
             rate: RateSpec::from_limit(l.rate_limit()),
