@@ -4,6 +4,7 @@
 //!
 //! Motivation: the gateway's per-request CPU is what decides whether it keeps up with
 //! nginx in wrk runs (issue "Performance"); these isolate the decision from the network.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use http::{HeaderMap, HeaderValue, Method};

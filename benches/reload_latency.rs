@@ -4,6 +4,7 @@
 //! rename a new `policies.json` over the old one and poll (every 1 ms) until a request
 //! sees the new `allowed_urls` rule. Prints min / median / p95 / max. A bench, not a
 //! test: the figure depends on the machine and goes in the README with its conditions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use bytes::Bytes;
 use http_body_util::Full;

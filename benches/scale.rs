@@ -5,6 +5,7 @@
 //! `SCALE_KEYS=100000 cargo bench --bench scale` for a quicker run. `SCALE_RICH=1`
 //! stores a fuller session (~500 bytes of JSON: access rights for two APIs, URL
 //! rules, metadata, tags) instead of a key that only lists its policies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use std::time::Instant;
 use tollgate::store::KeyStore;

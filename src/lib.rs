@@ -1,17 +1,17 @@
 //! tollgate: an API gateway that is a drop-in for the Tyk Gateway in file mode.
 //!
 //! Every proxied request runs the stages of [`pipeline`] in order over one immutable
-//! [`snapshot::Snapshot`]:
+//! [`policy::snapshot::Snapshot`], loaded once per request by [`server`]:
 //!
 //! ```text
 //! route → version → authenticate → policies → inactive/expired → API access
 //!       → allowed_urls → rate limit → API rate limit → quota → forward
 //! ```
 //!
-//! Files (`tyk.conf`, `apps/*.json`, policies) are parsed into the raw types of
-//! [`model`], compiled into a snapshot, and swapped atomically on reload. Keys live in
+//! Files (`tyk.conf`, `apps/*.json`, policies) are read into the raw types of [`tyk`],
+//! compiled by [`policy`] into a snapshot, and swapped atomically on reload. Keys live in
 //! the embedded [`store`]; limiter and quota state in [`limits`], outside the snapshot,
-//! so reloads keep counters.
+//! so reloads keep counters. `ARCHITECTURE.md` at the repository root is the map.
 
 #![forbid(unsafe_code)]
 

@@ -4,6 +4,8 @@
 //! tier policies with 10 `allowed_urls` rules between them, and policies for every
 //! refusal), opens the real key store there and fills it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // fixtures for tests and benches
+
 use crate::limits::Clock;
 use crate::server::state::AppState;
 use crate::tyk::config::Config;

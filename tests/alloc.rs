@@ -3,6 +3,7 @@
 //!
 //! A counting global allocator counts the allocations made by the current thread, so
 //! other test threads cannot disturb the count.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 // A global allocator cannot be written without `unsafe`; this file only forwards to the
 // system allocator. The library and binary keep `#![forbid(unsafe_code)]`.

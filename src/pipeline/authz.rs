@@ -14,7 +14,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Permit<'a> {
     key: Cow<'a, str>,
-    scope: Arc<str>,
+    scope: Cow<'a, Arc<str>>,
     rate: Option<RateSpec>,
     quota: Option<QuotaSpec>,
     /// The key's raw quota values, for `X-RateLimit-*` when no quota is enforced.
@@ -47,7 +47,7 @@ impl Permit<'_> {
     pub fn into_owned(self) -> Permit<'static> {
         Permit {
             key: Cow::Owned(self.key.into_owned()),
-            scope: self.scope,
+            scope: Cow::Owned(self.scope.into_owned()),
             rate: self.rate,
             quota: self.quota,
             shown: self.shown,
@@ -70,7 +70,7 @@ pub struct Target<'r> {
 /// `key` (authentication's answer: its stored name and compiled grant).
 pub fn authorize<'a>(
     key: &'a str,
-    grant: &Grant,
+    grant: &'a Grant,
     to: Target<'_>,
     m: Matching,
     now_unix: i64,
@@ -80,7 +80,7 @@ pub fn authorize<'a>(
     check_urls(grant, to.api, to.method, to.decoded, to.stripped_decoded, m)?;
     Ok(Permit {
         key: Cow::Borrowed(key),
-        scope: limits.scope().clone(),
+        scope: Cow::Borrowed(limits.scope()),
         rate: limits.rate().filter(|_| !to.api.disable_rate_limit),
         quota: limits.quota().filter(|_| !to.api.disable_quota),
         shown: limits.shown_quota(),

@@ -4,7 +4,7 @@
 //!
 //! Layout: [`schema`] (YAML → validated policy, every problem located), [`duration`]
 //! and [`ident`] (the grammar rules), [`apis`] (selector resolution), [`wire`] (schema
-//! ↔ Tyk wire format), [`client`] (HTTP), [`env`] (named environments), and
+//! ↔ Tyk wire format), [`client`] (HTTP), [`env`](mod@env) (named environments), and
 //! [`commands`] (the commands themselves).
 //!
 //! Conventions: data on stdout, humans on stderr; exit 0 success (and a cancelled

@@ -167,10 +167,10 @@ pub fn compile_api(loaded: &LoadedApi) -> Result<Api, Vec<Issue>> {
             );
         }
     }
-    if !issues.is_empty() {
+    // A target is missing only when an issue says why.
+    let (Some(target), true) = (target, issues.is_empty()) else {
         return Err(issues);
-    }
-    let target = target.expect("target is Some when no issues were reported");
+    };
     Ok(Api {
         id: Arc::from(d.api_id.as_str()),
         name: d.name.clone(),
