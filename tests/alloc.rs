@@ -3,7 +3,8 @@
 //!
 //! A counting global allocator counts the allocations made by the current thread, so
 //! other test threads cannot disturb the count.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// test code: a failed unwrap is a failed test
 
 // A global allocator cannot be written without `unsafe`; this file only forwards to the
 // system allocator. The library and binary keep `#![forbid(unsafe_code)]`.
@@ -86,8 +87,7 @@ fn the_decision_path_does_not_allocate() {
         );
         let canon = path::canonical("/api/users/1").unwrap();
         let d =
-            pipeline::decide(&f.state, &snap, &http::Method::GET, &headers, None, &canon)
-                .unwrap();
+            pipeline::decide(&f.state, &snap, &http::Method::GET, &headers, None, &canon).unwrap();
         if let Some(q) = d.quota {
             rt.block_on(pipeline::quota::follow_up(&f.state, q, &mut None))
                 .unwrap();
