@@ -635,6 +635,7 @@ impl<R: Recycle> Body for WireBody<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::clock::Clock;
     use crate::upstream::Pool;
     use http::uri::Authority;
     use http_body_util::BodyExt;
@@ -880,6 +881,7 @@ mod tests {
                 if s.write_all(&p).await.is_err() {
                     return;
                 }
+                // The upstream's pacing (a segment per piece), not the pool's time.
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             if !close {
@@ -1015,6 +1017,8 @@ mod tests {
                         if n == 0 && served == 0 {
                             for p in &first {
                                 let _ = s.write_all(p).await;
+                                // The upstream's pacing: a later piece arrives after
+                                // the client has read the response (not the pool's time).
                                 tokio::time::sleep(Duration::from_millis(5)).await;
                             }
                         } else {
@@ -1077,10 +1081,24 @@ mod tests {
         ];
         for (name, first, method) in cases {
             let (up, accepted) = desync_upstream(first).await;
-            let pool = Pool::new();
+            // The pool's clock stands still, so no checkout probes the socket for its
+            // age: what keeps it out of use is the reactor's report of the late bytes.
+            let pool = Pool::with_clock(Clock::manual(0).0);
             get_on(&pool, &up, &method).await.unwrap();
-            // Let any late bytes arrive and the reactor see them.
-            tokio::time::sleep(Duration::from_millis(30)).await;
+            // Let any late bytes arrive and the reactor report them: until the pooled
+            // socket (if it went back at all) no longer looks reusable without a probe,
+            // within a bound in real time. If it never does, the request below says so.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline
+                && pool
+                    .lock()
+                    .wire
+                    .get_mut(up.as_str())
+                    .and_then(std::collections::VecDeque::back_mut)
+                    .is_some_and(|i| i.conn.is_reusable(false))
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             let next = get_on(&pool, &up, &http::Method::GET).await;
             assert_eq!(next.as_deref(), Ok(&b"good"[..]), "{name}");
             assert_eq!(

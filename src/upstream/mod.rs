@@ -16,7 +16,13 @@
 //! upstream: on checkout for that authority, and for every authority by a sweep that
 //! runs on a return at most every [`SWEEP_EVERY`], so an upstream no API uses any more
 //! does not keep sockets open for long.
+//!
+//! Every age the pool measures (idle expiry, the replay-if-idle and probe-if-idle rules,
+//! sweeps) is read from its [`Clock`], once per checkout or return: the system clock in
+//! the gateway, a manual one in tests ([`Pool::with_clock`]), which advance it instead
+//! of sleeping to let a connection age.
 
+use crate::limits::clock::Clock;
 use bytes::Bytes;
 use http::uri::Authority;
 use http::{Method, Request, Response};
@@ -143,6 +149,8 @@ struct Inner {
     retried: AtomicU64,
     idle_timeout: Duration,
     sweep_every: Duration,
+    /// The source of every `Instant` the pool compares.
+    clock: Clock,
 }
 
 /// The upstream connection pool (cheap to clone).
@@ -180,30 +188,49 @@ impl body::Release for Lease {
 
 impl Default for Pool {
     fn default() -> Self {
-        Self::with_timeouts(IDLE_TIMEOUT, SWEEP_EVERY)
+        Self::with_clock(Clock::System)
     }
 }
 
 impl Pool {
+    /// A pool on the system clock. The gateway's pool stays on it even when the
+    /// limiters run on a manual clock (the integration tests): the ages it measures
+    /// race the upstream's own keep-alive timers, which run in real time, and a frozen
+    /// clock would turn the replay and probe rules off there.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// A pool whose idle connections expire after `idle_timeout`, swept at most every
-    /// `sweep_every` (the defaults are 90 s and 30 s).
+    /// `sweep_every` (the defaults are 90 s and 30 s), on the system clock.
     pub fn with_timeouts(idle_timeout: Duration, sweep_every: Duration) -> Self {
+        Self::build(idle_timeout, sweep_every, Clock::System)
+    }
+
+    /// A pool with the default timeouts that reads the time from `clock` (tests pass
+    /// [`Clock::manual`] and advance it instead of sleeping).
+    pub fn with_clock(clock: Clock) -> Self {
+        Self::build(IDLE_TIMEOUT, SWEEP_EVERY, clock)
+    }
+
+    fn build(idle_timeout: Duration, sweep_every: Duration, clock: Clock) -> Self {
         Pool {
             inner: Arc::new(Inner {
                 idle: Mutex::new(Idles {
                     by_authority: HashMap::default(),
                     wire: HashMap::default(),
-                    last_sweep: Instant::now(),
+                    last_sweep: clock.instant(),
                 }),
                 retried: AtomicU64::new(0),
                 idle_timeout,
                 sweep_every,
+                clock,
             }),
         }
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.clock.instant()
     }
 
     fn lock(&self) -> MutexGuard<'_, Idles> {
@@ -260,7 +287,7 @@ impl Pool {
     /// The most recently returned ready connection; closed and expired ones are dropped,
     /// ones not yet ready (still finishing their last exchange) stay for later.
     fn checkout(&self, key: &Authority) -> Option<(Sender, Duration)> {
-        let now = Instant::now();
+        let now = self.now();
         let mut dropped = Vec::new();
         let found = {
             let mut idles = self.lock();
@@ -309,7 +336,7 @@ impl Pool {
         if sender.is_closed() {
             return;
         }
-        let now = Instant::now();
+        let now = self.now();
         let idle = Idle {
             conn: sender,
             since: now,
@@ -372,7 +399,7 @@ impl Pool {
     /// [`h1::Conn::is_reusable`]); expired and unusable ones are dropped. Checks run
     /// outside the pool's lock.
     fn checkout_wire(&self, key: &Authority) -> Option<h1::Conn> {
-        let now = Instant::now();
+        let now = self.now();
         let mut expired = Vec::new();
         let found = loop {
             let candidate = {
@@ -396,7 +423,7 @@ impl Pool {
     }
 
     fn put_wire(&self, key: Authority, conn: h1::Conn) {
-        let now = Instant::now();
+        let now = self.now();
         let idle = Idle { conn, since: now };
         let refused = {
             let mut idles = self.lock();
@@ -580,14 +607,80 @@ mod tests {
         assert_eq!(pool.retried(), 0);
     }
 
+    /// GETs `/x` from `up` over the bodiless ([`h1`]) path.
+    async fn get_bodiless(pool: &Pool, up: &Authority) -> Result<(), String> {
+        let mut head = Vec::new();
+        let mut h = http::HeaderMap::new();
+        h.insert("host", up.as_str().parse().unwrap());
+        h1::encode_head(&mut head, &Method::GET, "/x", &h);
+        let (_, body) = pool
+            .send_bodiless(up, &Method::GET, &head, Duration::from_secs(5))
+            .await
+            .map_err(|e| e.to_string())?;
+        body.collect().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// A connection idle exactly [`IDLE_TIMEOUT`] is still reused; one idle longer is
+    /// closed on checkout and the request goes out on a new one, on both paths (a pool
+    /// each, so neither path's return sweeps the other's connection first).
+    #[tokio::test(flavor = "current_thread")]
+    async fn idle_connections_expire_on_checkout() {
+        let (clock, time) = Clock::manual(0);
+        let (pool, wire_pool) = (Pool::with_clock(clock.clone()), Pool::with_clock(clock));
+        let (up, accepted) = upstream().await;
+        let (wire_up, wire_accepted) = upstream().await;
+        let accepted = || {
+            (
+                accepted.load(Ordering::SeqCst),
+                wire_accepted.load(Ordering::SeqCst),
+            )
+        };
+        assert_eq!(get(&pool, &up).await, "ok");
+        get_bodiless(&wire_pool, &wire_up).await.unwrap();
+        time.advance(IDLE_TIMEOUT);
+        assert_eq!(get(&pool, &up).await, "ok");
+        get_bodiless(&wire_pool, &wire_up).await.unwrap();
+        assert_eq!(accepted(), (1, 1), "not reused at exactly the timeout");
+        time.advance(IDLE_TIMEOUT + Duration::from_millis(1));
+        assert_eq!(get(&pool, &up).await, "ok");
+        get_bodiless(&wire_pool, &wire_up).await.unwrap();
+        assert_eq!(accepted(), (2, 2), "an expired connection was reused");
+        assert_eq!(pool.idle_count(&up), 1);
+        assert_eq!(wire_pool.idle_wire_count(&wire_up), 1);
+        assert_eq!(pool.retried() + wire_pool.retried(), 0);
+    }
+
     /// An upstream on its own thread (so it runs while the test's runtime thread is
-    /// blocked): answers each connection's first request, then closes that connection
-    /// when told to.
-    fn closing_upstream() -> (Authority, std::sync::mpsc::Sender<()>, Arc<AtomicUsize>) {
+    /// blocked): answers each connection's first request and closes that connection; the
+    /// first connection only when told to ([`ClosingUpstream::close_first`]).
+    struct ClosingUpstream {
+        authority: Authority,
+        close: std::sync::mpsc::Sender<()>,
+        closed: std::sync::mpsc::Receiver<()>,
+        accepted: Arc<AtomicUsize>,
+    }
+
+    impl ClosingUpstream {
+        /// Has the upstream close its first connection and returns once it has. The
+        /// caller (the runtime's one thread) is blocked meanwhile, so no task runs.
+        fn close_first(&self) {
+            self.close.send(()).unwrap();
+            self.closed
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the upstream did not close its first connection");
+        }
+
+        fn accepted(&self) -> usize {
+            self.accepted.load(Ordering::SeqCst)
+        }
+    }
+
+    fn closing_upstream() -> ClosingUpstream {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let authority: Authority = listener.local_addr().unwrap().to_string().parse().unwrap();
-        let (close_tx, close_rx) = std::sync::mpsc::channel::<()>();
+        let (close, close_rx) = std::sync::mpsc::channel::<()>();
+        let (closed_tx, closed) = std::sync::mpsc::channel::<()>();
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
         std::thread::spawn(move || {
@@ -605,35 +698,42 @@ mod tests {
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
                 if n == 0 {
                     let _ = close_rx.recv();
+                    drop(s);
+                    let _ = closed_tx.send(());
                 }
-                drop(s);
             }
         });
-        (authority, close_tx, accepted)
+        ClosingUpstream {
+            authority,
+            close,
+            closed,
+            accepted,
+        }
     }
 
-    /// The upstream closes an idle pooled connection; the gateway hands that connection
-    /// out before its task has seen the close (the runtime's one thread is blocked, so
-    /// the connection task cannot run), and the request goes out on a dead socket.
+    /// The upstream closes a pooled connection that has been idle `idle` on the pool's
+    /// clock; the gateway hands that connection out before its task has seen the close
+    /// (the runtime's one thread is blocked from the close to the request, so the
+    /// connection task cannot run), and the request goes out on a dead socket.
     /// Returns the outcome of that request and how many connections the upstream saw.
     async fn send_on_a_connection_closed_underneath(
         method: Method,
+        idle: Duration,
     ) -> (Result<String, UpstreamError>, Pool, usize) {
-        let (up, close, accepted) = closing_upstream();
-        let pool = Pool::new();
-        assert_eq!(get(&pool, &up).await, "ok");
-        assert_eq!(pool.idle_count(&up), 1);
+        let up = closing_upstream();
+        let (clock, time) = Clock::manual(0);
+        let pool = Pool::with_clock(clock);
+        assert_eq!(get(&pool, &up.authority).await, "ok");
+        assert_eq!(pool.idle_count(&up.authority), 1);
         let req = Request::builder()
             .method(method)
             .uri("/x")
-            .header("host", up.as_str())
+            .header("host", up.authority.as_str())
             .body(empty_incoming().await)
             .unwrap();
-        close.send(()).unwrap();
-        // Let the upstream's FIN arrive without letting the connection task observe it
-        // (and the connection be idle long enough for a replay).
-        std::thread::sleep(REPLAY_IF_IDLE_FOR + Duration::from_millis(100));
-        let outcome = match pool.request(&up, req).await {
+        up.close_first();
+        time.advance(idle);
+        let outcome = match pool.request(&up.authority, req).await {
             Ok((resp, lease)) => {
                 let body = resp.into_body().collect().await.unwrap().to_bytes();
                 lease.release();
@@ -641,21 +741,25 @@ mod tests {
             }
             Err(e) => Err(e),
         };
-        (outcome, pool, accepted.load(Ordering::SeqCst))
+        (outcome, pool, up.accepted())
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn an_idempotent_request_sent_on_a_connection_closed_underneath_goes_out_again() {
-        let (outcome, pool, accepted) = send_on_a_connection_closed_underneath(Method::GET).await;
+        let (outcome, pool, accepted) =
+            send_on_a_connection_closed_underneath(Method::GET, REPLAY_IF_IDLE_FOR).await;
         assert_eq!(outcome.unwrap(), "ok");
         assert_eq!(pool.retried(), 1, "the retry path was not taken");
         assert_eq!(accepted, 2);
     }
 
-    /// A POST may have been acted on before the connection broke: never sent twice.
+    /// Idle too briefly for an upstream's keep-alive timeout to be racing it, a
+    /// connection carries no copy of the head, so a request lost on it fails.
     #[tokio::test(flavor = "current_thread")]
-    async fn a_non_idempotent_request_is_never_sent_twice() {
-        let (outcome, pool, accepted) = send_on_a_connection_closed_underneath(Method::POST).await;
+    async fn a_request_on_a_connection_idle_only_briefly_is_not_replayed() {
+        let idle = REPLAY_IF_IDLE_FOR - Duration::from_millis(1);
+        let (outcome, pool, accepted) =
+            send_on_a_connection_closed_underneath(Method::GET, idle).await;
         assert!(
             matches!(outcome, Err(UpstreamError::Http(_))),
             "{outcome:?}"
@@ -664,39 +768,80 @@ mod tests {
         assert_eq!(accepted, 1);
     }
 
-    /// The bodiless path: the upstream closes the pooled socket `after` a delay.
-    /// `blocking` sleeps the runtime's thread, so the reactor cannot see the close.
+    /// A POST may have been acted on before the connection broke: never sent twice.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_non_idempotent_request_is_never_sent_twice() {
+        let (outcome, pool, accepted) =
+            send_on_a_connection_closed_underneath(Method::POST, REPLAY_IF_IDLE_FOR).await;
+        assert!(
+            matches!(outcome, Err(UpstreamError::Http(_))),
+            "{outcome:?}"
+        );
+        assert_eq!(pool.retried(), 0);
+        assert_eq!(accepted, 1);
+    }
+
+    /// Whether a checkout would hand out the idle [`wire`] socket the pool holds for
+    /// `up`, probing it or not (`false` when none is held).
+    fn idle_wire_looks_reusable(pool: &Pool, up: &Authority, probe: bool) -> bool {
+        pool.lock()
+            .wire
+            .get_mut(up.as_str())
+            .and_then(VecDeque::back_mut)
+            .is_some_and(|i| i.conn.is_reusable(probe))
+    }
+
+    /// The bodiless path: the upstream closes the pooled socket, which has then been idle
+    /// `idle` on the pool's clock. With `blocking`, the runtime's one thread stays
+    /// blocked from the close to the request, so the reactor cannot see the close;
+    /// without, the runtime runs until the reactor has reported it.
     async fn bodiless_after_close(
         method: Method,
         idle: Duration,
         blocking: bool,
     ) -> (Result<(), String>, Pool, usize) {
-        let (up, close, accepted) = closing_upstream();
-        let pool = Pool::new();
+        let up = closing_upstream();
+        let (clock, time) = Clock::manual(0);
+        let pool = Pool::with_clock(clock);
         let mut head = Vec::new();
         let mut h = http::HeaderMap::new();
-        h.insert("host", up.as_str().parse().unwrap());
+        h.insert("host", up.authority.as_str().parse().unwrap());
         h1::encode_head(&mut head, &Method::GET, "/x", &h);
         let t = Duration::from_secs(5);
         let (_, body) = pool
-            .send_bodiless(&up, &Method::GET, &head, t)
+            .send_bodiless(&up.authority, &Method::GET, &head, t)
             .await
             .unwrap();
         body.collect().await.unwrap();
-        assert_eq!(pool.idle_wire_count(&up), 1);
-        close.send(()).unwrap();
+        assert_eq!(pool.idle_wire_count(&up.authority), 1);
+        up.close_first();
+        // A bound on waiting for the network, in real time; the pool's time stands still.
+        let deadline = Instant::now() + Duration::from_secs(10);
         if blocking {
-            std::thread::sleep(idle);
+            // Until the upstream's FIN is in the kernel (a peek sees it). The sleep blocks
+            // the runtime's thread on purpose, so the reactor reports nothing.
+            while idle_wire_looks_reusable(&pool, &up.authority, true) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the upstream's FIN never arrived"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
         } else {
-            tokio::time::sleep(idle).await;
+            // Until the reactor has reported the close: the runtime must run for that.
+            while idle_wire_looks_reusable(&pool, &up.authority, false) {
+                assert!(Instant::now() < deadline, "the reactor never saw the close");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
+        time.advance(idle);
         head.clear();
         h1::encode_head(&mut head, &method, "/x", &h);
-        let outcome = match pool.send_bodiless(&up, &method, &head, t).await {
+        let outcome = match pool.send_bodiless(&up.authority, &method, &head, t).await {
             Ok((_, body)) => body.collect().await.map(|_| ()).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        (outcome, pool, accepted.load(Ordering::SeqCst))
+        (outcome, pool, up.accepted())
     }
 
     /// A socket the upstream closed is not used once the reactor has seen the close, nor
@@ -704,10 +849,7 @@ mod tests {
     /// keep-alive connections, Node's 5 s timeout say, or right after answering).
     #[tokio::test(flavor = "current_thread")]
     async fn a_socket_closed_by_the_upstream_is_not_used() {
-        for (idle, blocking) in [
-            (Duration::from_millis(30), false),
-            (PROBE_IF_IDLE_FOR + Duration::from_millis(50), true),
-        ] {
+        for (idle, blocking) in [(Duration::ZERO, false), (PROBE_IF_IDLE_FOR, true)] {
             let (outcome, pool, accepted) =
                 bodiless_after_close(Method::POST, idle, blocking).await;
             assert_eq!(outcome, Ok(()), "{idle:?} {blocking}");
@@ -717,11 +859,11 @@ mod tests {
     }
 
     /// Closed just before reuse, before the reactor could see it (the runtime's one
-    /// thread is blocked): a GET goes out again on a new socket; a POST is never sent
-    /// twice.
+    /// thread is blocked), on a socket idle too briefly to be probed: a GET goes out
+    /// again on a new socket; a POST is never sent twice.
     #[tokio::test(flavor = "current_thread")]
     async fn a_socket_closed_just_before_reuse_replays_only_idempotent_requests() {
-        let idle = Duration::from_millis(30);
+        let idle = PROBE_IF_IDLE_FOR - Duration::from_millis(1);
         let (outcome, pool, accepted) = bodiless_after_close(Method::GET, idle, true).await;
         assert_eq!(outcome, Ok(()));
         assert_eq!(pool.retried(), 1, "the replay path was not taken");
@@ -732,16 +874,28 @@ mod tests {
         assert_eq!(accepted, 1);
     }
 
+    /// A return sweeps every authority's expired connections, at most every
+    /// [`SWEEP_EVERY`].
     #[tokio::test(flavor = "current_thread")]
-    async fn expired_and_closed_idle_connections_are_swept() {
+    async fn expired_idle_connections_are_swept() {
         let (a, _) = upstream().await;
         let (b, _) = upstream().await;
-        let pool = Pool::with_timeouts(Duration::ZERO, Duration::ZERO);
+        let (clock, time) = Clock::manual(0);
+        let pool = Pool::with_clock(clock);
         assert_eq!(get(&pool, &a).await, "ok");
+        time.advance(IDLE_TIMEOUT - Duration::from_secs(1));
+        // Sweeps (none yet since the pool began), but `a`'s connection is still fresh.
+        assert_eq!(get(&pool, &b).await, "ok");
         assert_eq!(pool.idle_count(&a), 1);
+        time.advance(Duration::from_secs(2));
+        // `a`'s connection has expired, but the last sweep was 2 s ago.
+        assert_eq!(get(&pool, &b).await, "ok");
+        assert_eq!(pool.idle_count(&a), 1);
+        time.advance(SWEEP_EVERY);
         // A return for another authority sweeps `a`'s expired connection.
         assert_eq!(get(&pool, &b).await, "ok");
         assert_eq!(pool.idle_count(&a), 0);
+        assert_eq!(pool.idle_count(&b), 1);
     }
 
     #[tokio::test(flavor = "current_thread")]
