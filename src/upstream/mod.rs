@@ -9,12 +9,12 @@
 //! map), and the gateway needs none of that: one target per API, plain HTTP/1.
 //!
 //! Requests without a body — nearly all API traffic — skip hyper's client entirely and
-//! go over [`wire`], a minimal HTTP/1.1 exchange on a pooled socket; requests with a body
+//! go over [`h1`], a minimal HTTP/1.1 exchange on a pooled socket; requests with a body
 //! keep hyper's client for its request-body streaming.
 //!
-//! Idle connections are dropped once older than [`IDLE_TIMEOUT`] or closed by the
+//! Idle connections are dropped once older than `IDLE_TIMEOUT` or closed by the
 //! upstream: on checkout for that authority, and for every authority by a sweep that
-//! runs on a return at most every [`SWEEP_EVERY`], so an upstream no API uses any more
+//! runs on a return at most every `SWEEP_EVERY`, so an upstream no API uses any more
 //! does not keep sockets open for long.
 //!
 //! Every age the pool measures (idle expiry, the replay-if-idle and probe-if-idle rules,
@@ -53,7 +53,7 @@ type Sender = SendRequest<UpBody>;
 /// A pooled connection idle at least this long may be closed by the upstream just as a
 /// request goes out on it, so a replayable request keeps a copy of its head.
 const REPLAY_IF_IDLE_FOR: Duration = Duration::from_millis(100);
-/// A [`wire`] socket idle at least this long is probed with a read before reuse even if
+/// A [`h1`] socket idle at least this long is probed with a read before reuse even if
 /// the reactor has not reported it readable (an upstream's keep-alive timeout).
 const PROBE_IF_IDLE_FOR: Duration = REPLAY_IF_IDLE_FOR;
 
@@ -138,7 +138,7 @@ struct Idles {
     /// Keyed by the authority's text: hashing an `Authority` lowercases it byte by byte
     /// with SipHash, a measurable share of a proxied request.
     by_authority: IdleMap<Sender>,
-    /// Sockets for [`wire`] exchanges, most recently returned last.
+    /// Sockets for [`h1`] exchanges, most recently returned last.
     wire: IdleMap<h1::Conn>,
     last_sweep: Instant,
 }
@@ -165,7 +165,7 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-/// A connection in use; give it back with [`Lease::release`] once the response body has
+/// A connection in use; give it back with [`Release::release`](body::Release::release) once the response body has
 /// ended, or drop it to close the connection.
 pub struct Lease {
     pool: Pool,
@@ -433,7 +433,7 @@ impl Pool {
         drop(refused);
     }
 
-    /// Idle [`wire`] sockets held for `key` (for tests).
+    /// Idle [`h1`] sockets held for `key` (for tests).
     pub fn idle_wire_count(&self, key: &Authority) -> usize {
         self.lock().wire.get(key.as_str()).map_or(0, VecDeque::len)
     }
@@ -453,7 +453,7 @@ impl Pool {
     }
 }
 
-/// Gives a [`wire`] socket back to its pool once its response has been read.
+/// Gives a [`h1`] socket back to its pool once its response has been read.
 pub struct WireReturn {
     pool: Pool,
     key: Authority,
@@ -620,7 +620,7 @@ mod tests {
         body.collect().await.map(|_| ()).map_err(|e| e.to_string())
     }
 
-    /// A connection idle exactly [`IDLE_TIMEOUT`] is still reused; one idle longer is
+    /// A connection idle exactly `IDLE_TIMEOUT` is still reused; one idle longer is
     /// closed on checkout and the request goes out on a new one, on both paths (a pool
     /// each, so neither path's return sweeps the other's connection first).
     #[tokio::test(flavor = "current_thread")]
@@ -781,7 +781,7 @@ mod tests {
         assert_eq!(accepted, 1);
     }
 
-    /// Whether a checkout would hand out the idle [`wire`] socket the pool holds for
+    /// Whether a checkout would hand out the idle [`h1`] socket the pool holds for
     /// `up`, probing it or not (`false` when none is held).
     fn idle_wire_looks_reusable(pool: &Pool, up: &Authority, probe: bool) -> bool {
         pool.lock()
@@ -875,7 +875,7 @@ mod tests {
     }
 
     /// A return sweeps every authority's expired connections, at most every
-    /// [`SWEEP_EVERY`].
+    /// `SWEEP_EVERY`.
     #[tokio::test(flavor = "current_thread")]
     async fn expired_idle_connections_are_swept() {
         let (a, _) = upstream().await;

@@ -464,7 +464,25 @@ impl TestGateway {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        self.relaunch().await;
+        // The last reference can go while the thread dropping it is still closing the
+        // store: its lock file is released a moment later. Poll for that, bounded.
+        let state = loop {
+            match AppState::new(self.config.clone(), self.clock.clone()) {
+                Ok(state) => break state,
+                Err(tollgate::StartupError::Store(m))
+                    if m.contains("in use") && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
+                Err(e) => panic!("gateway state failed to restart: {e}"),
+            }
+        };
+        let running = server::start(state)
+            .await
+            .unwrap_or_else(|e| panic!("gateway failed to listen: {e}"));
+        self.addr = running.addr;
+        self.control_addr = running.control_addr;
+        self.running = Some(running);
     }
 
     /// A fresh gateway on the same files and data directory (the port may change).
