@@ -666,3 +666,31 @@ async fn tyk_fixtures_that_load_answer_as_tyk() {
     }
     assert!(served >= 10, "only {served} fixtures were served");
 }
+
+#[test]
+fn environment_overrides_are_classified_like_the_file() {
+    // A refused setting given through the environment refuses to start, as in the file.
+    let (dir, conf) = files(&[], json!({}));
+    let c = conf.display().to_string();
+    let run = run_bin_env(
+        &["check", "--config", &c],
+        dir.path(),
+        &[("TYK_GW_HTTPSERVEROPTIONS_USESSL", "true")],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("http_server_options.use_ssl: the TLS listener"),
+        "{}",
+        run.stderr
+    );
+    // An override of a key the file spells in another case is the same key.
+    let (dir, conf) = files(&[], json!({"Hide_Generator_Header": false}));
+    let c = conf.display().to_string();
+    let run = run_bin_env(
+        &["check", "--config", &c],
+        dir.path(),
+        &[("TYK_GW_HIDEGENERATORHEADER", "true")],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}

@@ -419,6 +419,47 @@ fn apply_env(
         };
         set_path(root, path, value);
     }
+    // Tyk reads every key of its config from the environment. One this build has no
+    // setting for still goes into the document, so the field table refuses or reports
+    // it like the same key in the file (`TYK_GW_HTTPSERVEROPTIONS_USESSL=true` must not
+    // give a plain-HTTP gateway without a word).
+    let table = fields::paths(Doc::Config);
+    for (var, raw) in &env {
+        if KNOWN
+            .iter()
+            .any(|(p, _)| env_name(p).eq_ignore_ascii_case(var))
+        {
+            continue;
+        }
+        let Some((path, node)) = table.iter().find(|(p, _)| {
+            !p.contains('*') && !p.contains("[]") && env_name(p).eq_ignore_ascii_case(var)
+        }) else {
+            continue;
+        };
+        let text = Value::String(raw.clone());
+        let value = match node.shape {
+            fields::Shape::Bool => match raw.to_ascii_lowercase().as_str() {
+                "true" | "1" => Value::Bool(true),
+                "false" | "0" | "" => Value::Bool(false),
+                _ => text,
+            },
+            fields::Shape::Int | fields::Shape::Num => raw
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .ok()
+                .or_else(|| {
+                    raw.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Value::Number)
+                })
+                .unwrap_or(text),
+            _ => text,
+        };
+        set_path(root, path, value);
+    }
     Ok(())
 }
 
@@ -436,16 +477,30 @@ fn set_path(root: &mut Value, path: &str, value: Value) {
                 }
             }
         };
+        // The file may spell the key in another case (Go matches it anyway).
+        let key = existing_key(obj, seg);
         cur = obj
-            .entry(seg.to_string())
+            .entry(key)
             .or_insert_with(|| Value::Object(Default::default()));
         if !cur.is_object() {
             *cur = Value::Object(Default::default());
         }
     }
     if let Value::Object(m) = cur {
-        m.insert(segs[segs.len() - 1].to_string(), value);
+        let key = existing_key(m, segs[segs.len() - 1]);
+        m.insert(key, value);
     }
+}
+
+/// The key of `obj` that Go would match to `name`: exact, else any case.
+fn existing_key(obj: &serde_json::Map<String, Value>, name: &str) -> String {
+    if obj.contains_key(name) {
+        return name.to_string();
+    }
+    obj.keys()
+        .find(|k| k.eq_ignore_ascii_case(name))
+        .cloned()
+        .unwrap_or_else(|| name.to_string())
 }
 
 #[cfg(test)]
@@ -460,6 +515,24 @@ mod tests {
             Some(f.path()),
             env.iter().map(|(a, b)| (a.to_string(), b.to_string())),
         )
+    }
+
+    #[test]
+    fn env_overrides_match_keys_of_any_case_and_unsupported_ones_are_classified() {
+        let cfg = load_str(
+            r#"{"Hide_Generator_Header": false, "HTTP_Server_Options": {"Enable_Strict_Routes": false}}"#,
+            &[
+                ("TYK_GW_HIDEGENERATORHEADER", "true"),
+                ("TYK_GW_HTTPSERVEROPTIONS_ENABLESTRICTROUTES", "1"),
+            ],
+        )
+        .unwrap();
+        assert!(cfg.hide_generator_header && cfg.http_server_options.enable_strict_routes);
+        let e = load_str("{}", &[("TYK_GW_HTTPSERVEROPTIONS_USESSL", "true")]).unwrap_err();
+        assert!(e.to_string().contains("http_server_options.use_ssl"), "{e}");
+        let cfg = load_str("{}", &[("TYK_GW_MAXIDLECONNECTIONSPERHOST", "500")]).unwrap();
+        assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
+        assert_eq!(cfg.warnings[0].path, "max_idle_connections_per_host");
     }
 
     #[test]
