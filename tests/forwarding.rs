@@ -563,3 +563,180 @@ async fn response_framings_are_relayed_faithfully() {
     assert_eq!(r.text(), "ok");
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+/// One raw HTTP/1.1 exchange with the gateway: writes `request`, reads to the end of
+/// the response (the gateway closes after `Connection: close`).
+async fn raw_request_text(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An upstream that records each request's raw bytes (head and body as they came on
+/// the wire) and answers `ok`, on keep-alive connections; requests for `/rec/early` get a
+/// 413 as soon as the head is in, and the body is never read.
+async fn recording_upstream() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (log, count) = (seen.clone(), accepted.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 65536];
+                loop {
+                    let end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    if head.starts_with("post /rec/early ") {
+                        // Keep-alive on its side, and the connection held open unread: only
+                        // the gateway knows the request did not go out whole.
+                        let _ = s
+                            .write_all(
+                                b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!",
+                            )
+                            .await;
+                        std::future::pending::<()>().await;
+                    }
+                    // The body: by length, or chunked up to its last chunk and trailers.
+                    let total = if let Some(l) = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                    {
+                        end + l.trim().parse::<usize>().unwrap()
+                    } else if head.contains("transfer-encoding: chunked") {
+                        loop {
+                            if let Some(i) = buf[end..].windows(5).position(|w| w == b"0\r\n\r\n") {
+                                break end + i + 5;
+                            }
+                            if let Some(i) = buf[end..].windows(3).position(|w| w == b"0\r\n") {
+                                let rest = &buf[end + i + 3..];
+                                if let Some(j) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+                                    break end + i + 3 + j + 4;
+                                }
+                            }
+                            match s.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                    } else {
+                        end
+                    };
+                    while buf.len() < total {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    log.lock().unwrap().push(buf.drain(..total).collect());
+                    if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen, accepted)
+}
+
+/// A chunked request body (no `Content-Length`) goes upstream chunk-encoded, trailers
+/// included, and its connection is reused afterwards, as after a body with a length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_stream_by_length_or_chunked_over_the_one_client_path() {
+    let (addr, seen, accepted) = recording_upstream().await;
+    let a = with(
+        api("rec", "/rec/", &format!("http://{addr}")),
+        json!({"use_keyless": true}),
+    );
+    let gw = TestGateway::start(Opts::apis(vec![a])).await;
+    let chunked = raw_request_text(
+        gw.addr,
+        b"POST /rec/c HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n",
+    )
+    .await;
+    assert!(chunked.starts_with("HTTP/1.1 200"), "{chunked}");
+    let r = gw
+        .request(
+            "POST",
+            "/rec/l",
+            &[("Content-Type", "text/plain")],
+            "twelve bytes",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    let first = String::from_utf8_lossy(&seen[0]).into_owned();
+    let lower = first.to_ascii_lowercase();
+    assert!(
+        lower.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{first}"
+    );
+    assert!(!lower.contains("content-length"), "{first}");
+    assert!(
+        first.ends_with("\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nx-sum: 11\r\n\r\n"),
+        "{first:?}"
+    );
+    let second = String::from_utf8_lossy(&seen[1]).into_owned();
+    assert!(
+        second
+            .to_ascii_lowercase()
+            .contains("\r\ncontent-length: 12\r\n"),
+        "{second}"
+    );
+    assert!(second.ends_with("\r\n\r\ntwelve bytes"), "{second:?}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "both requests went over one upstream connection"
+    );
+}
+
+/// An upstream that answers before reading the body (a 413) gets its answer relayed,
+/// and that connection is never reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_answer_before_the_body_is_read_is_relayed() {
+    let (addr, _seen, accepted) = recording_upstream().await;
+    let a = with(
+        api("rec", "/rec/", &format!("http://{addr}")),
+        json!({"use_keyless": true}),
+    );
+    let gw = TestGateway::start(Opts::apis(vec![a])).await;
+    // The client announces 8 MiB and sends 1 MiB: the upstream answers on the head.
+    let mut req =
+        b"POST /rec/early HTTP/1.1\r\nHost: gw\r\nContent-Length: 8388608\r\n\r\n".to_vec();
+    req.extend(vec![b'x'; 1 << 20]);
+    let answer = raw_request_text(gw.addr, &req).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nbig!"), "{answer:?}");
+    let r = gw.request("POST", "/rec/after", &[], "x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the cut-short connection was reused"
+    );
+}

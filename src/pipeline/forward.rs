@@ -4,14 +4,13 @@ use crate::policy::snapshot::Api;
 use crate::respond::body::GwBody;
 use crate::respond::refusal::GatewayError;
 use crate::server::state::UpstreamClient;
-use crate::upstream::body::Release as _;
 use crate::upstream::{h1, UpstreamError};
 use http::header::{
-    HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
-    TRAILER, TRANSFER_ENCODING, UPGRADE,
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, COOKIE, HOST, PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 use http::uri::Authority;
-use http::{HeaderMap, Request, Response, Uri};
+use http::{HeaderMap, Response};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use std::net::IpAddr;
@@ -196,9 +195,9 @@ pub fn upstream_target(api: &Api, path: &str, query: Option<&str>) -> String {
 }
 
 /// Sends the request and classifies failures: connect → 502, no response in time → 504.
-/// `target` is from [`upstream_target`]; `authority` is `api.target.authority`. A request
-/// without a body goes over the pool's minimal HTTP/1.1 path; one with a body through
-/// hyper's client, which streams it.
+/// `target` is from [`upstream_target`]; `authority` is `api.target.authority`. Every
+/// request takes the pool's one HTTP/1.1 path; a body streams by its `Content-Length`,
+/// or chunk-encoded when the client sent none (its own framing is hop-by-hop).
 pub async fn send(
     client: &UpstreamClient,
     authority: &Authority,
@@ -212,42 +211,31 @@ pub async fn send(
     if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(GatewayError::BadRequest("Bad Request"));
     }
-    if body.is_end_stream() {
-        let mut head = Vec::with_capacity(256 + target.len());
-        h1::encode_head(&mut head, &parts.method, &target, &parts.headers);
-        let sent = client.send_bodiless(authority, &parts.method, &head, timeout);
-        return match tokio::time::timeout(timeout, sent).await {
-            Err(_) => Err(GatewayError::UpstreamTimeout),
-            Ok(Err(e)) => Err(upstream_failed(&e)),
-            Ok(Ok((head, body))) => {
-                let mut resp = Response::new(GwBody::Wire { inner: body });
-                *resp.status_mut() = head.status;
-                *resp.headers_mut() = head.headers;
-                // The wire path leaves hop-by-hop headers out of the map, except where
-                // `Connection` names other headers to drop.
-                if head.names_others {
-                    remove_hop_by_hop(resp.headers_mut());
-                }
-                Ok(resp)
-            }
-        };
-    }
-    parts.uri = Uri::try_from(target).map_err(|_| GatewayError::BadRequest("Bad Request"))?;
-    let req = Request::from_parts(parts, body);
-    match tokio::time::timeout(timeout, client.request(authority, req)).await {
+    let body = (!body.is_end_stream()).then(|| {
+        let chunked = !parts.headers.contains_key(CONTENT_LENGTH);
+        if chunked {
+            parts
+                .headers
+                .insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        }
+        h1::Outgoing { body, chunked }
+    });
+    let mut head = Vec::with_capacity(256 + target.len());
+    h1::encode_head(&mut head, &parts.method, &target, &parts.headers);
+    let sent = client.send(authority, &parts.method, &head, body, timeout);
+    match tokio::time::timeout(timeout, sent).await {
         Err(_) => Err(GatewayError::UpstreamTimeout),
         Ok(Err(e)) => Err(upstream_failed(&e)),
-        Ok(Ok((resp, lease))) => {
-            let (mut parts, body) = resp.into_parts();
-            remove_hop_by_hop(&mut parts.headers);
-            let body = if body.is_end_stream() {
-                // Nothing to read (204, HEAD, length 0): the server may never poll it.
-                lease.release();
-                GwBody::stream(body, timeout)
-            } else {
-                GwBody::stream_leased(body, timeout, lease)
-            };
-            Ok(Response::from_parts(parts, body))
+        Ok(Ok((head, body))) => {
+            let mut resp = Response::new(GwBody::Wire { inner: body });
+            *resp.status_mut() = head.status;
+            *resp.headers_mut() = head.headers;
+            // The wire path leaves hop-by-hop headers out of the map, except where
+            // `Connection` names other headers to drop.
+            if head.names_others {
+                remove_hop_by_hop(resp.headers_mut());
+            }
+            Ok(resp)
         }
     }
 }

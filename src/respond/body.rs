@@ -1,22 +1,18 @@
 //! The one response body type: a small buffer for gateway-made answers, or the
 //! upstream's body streamed through with an idle timeout (never buffered whole).
 
-pub use crate::upstream::body::BodyError;
-use crate::upstream::body::Streamed;
+pub use crate::upstream::error::BodyError;
 use crate::upstream::h1::WireBody;
-use crate::upstream::{Lease, WireReturn};
+use crate::upstream::WireReturn;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 pin_project_lite::pin_project! {
     #[project = GwBodyProj]
     pub enum GwBody {
         Full { data: Option<Bytes> },
-        Stream { #[pin] inner: Streamed<Lease> },
         Wire { #[pin] inner: WireBody<WireReturn> },
     }
 }
@@ -29,17 +25,6 @@ impl GwBody {
     }
     pub fn empty() -> Self {
         GwBody::Full { data: None }
-    }
-    pub fn stream(inner: Incoming, idle: Duration) -> Self {
-        GwBody::Stream {
-            inner: Streamed::new(inner, idle, None),
-        }
-    }
-    /// Streams an upstream body whose connection goes back to the pool at its end.
-    pub fn stream_leased(inner: Incoming, idle: Duration, lease: Lease) -> Self {
-        GwBody::Stream {
-            inner: Streamed::new(inner, idle, Some(lease)),
-        }
     }
 }
 
@@ -58,14 +43,12 @@ impl Body for GwBody {
                     .map(|d| Ok(Frame::data(d))),
             ),
             GwBodyProj::Wire { inner } => inner.poll_frame(cx),
-            GwBodyProj::Stream { inner } => inner.poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             GwBody::Full { data } => data.as_ref().is_none_or(|d| d.is_empty()),
-            GwBody::Stream { inner } => inner.is_end_stream(),
             GwBody::Wire { inner } => inner.is_end_stream(),
         }
     }
@@ -75,7 +58,6 @@ impl Body for GwBody {
             GwBody::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
-            GwBody::Stream { inner } => inner.size_hint(),
             GwBody::Wire { inner } => inner.size_hint(),
         }
     }

@@ -14,13 +14,13 @@ pub enum WireError {
     ClosedEarly,
     #[error("invalid response from upstream: {0}")]
     Invalid(&'static str),
+    #[error("the client's request body failed: {0}")]
+    RequestBody(String),
 }
 
-/// Why a streamed body ended early.
+/// Why an upstream body streamed to the client ended early.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
-    #[error("upstream body: {0}")]
-    Upstream(#[from] hyper::Error),
     #[error("upstream body stalled for {0:?}")]
     Idle(Duration),
     #[error("upstream body: {0}")]

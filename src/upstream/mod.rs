@@ -1,41 +1,38 @@
-//! A lean HTTP/1 connection pool for upstream requests, built directly on
-//! `hyper::client::conn::http1`: one `SendRequest` per connection, idle senders kept
-//! in a small LIFO per target authority. A sender goes back to the pool only once its
-//! response body has been read to the end (see [`Lease`] and `body::Streamed`);
-//! otherwise it is dropped and hyper closes the connection.
+//! The upstream connection pool and the one client path every request takes: a lean
+//! HTTP/1.1 exchange ([`h1`]) on pooled keep-alive sockets, kept in a small LIFO per
+//! target authority. A socket goes back to the pool only once its response body has
+//! been read to the end (see [`h1::WireBody`]); otherwise it is closed.
 //!
-//! Why not hyper-util's pooled client: it was ~18 % of the instructions of a proxied
-//! request (a waiter queue, a per-checkout future, boxed connect futures and a SipHash
-//! map), and the gateway needs none of that: one target per API, plain HTTP/1.
+//! Why not hyper's client (or hyper-util's pool): it runs each connection as its own
+//! task and hands requests and responses across channels; with the header work around
+//! it that was a third of the instructions of a proxied request. Here the request task
+//! writes the head it built in one `write`, streams a request body (by its length, or
+//! chunk-encoded) while it waits for the answer, and parses the response head in place.
 //!
-//! Requests without a body — nearly all API traffic — skip hyper's client entirely and
-//! go over [`h1`], a minimal HTTP/1.1 exchange on a pooled socket; requests with a body
-//! keep hyper's client for its request-body streaming.
+//! Idle sockets are dropped once older than `IDLE_TIMEOUT`, or when they hold anything
+//! (see [`h1::Conn::is_reusable`]): on checkout for that authority, and for every
+//! authority by a sweep that runs on a return at most every `SWEEP_EVERY`, so an
+//! upstream no API uses any more does not keep sockets open for long. If a pooled socket
+//! fails before any byte of a response, a bodiless GET/HEAD/OPTIONS/TRACE goes out again
+//! on a new one (Go's transport rule); anything else may have been acted on and fails.
 //!
-//! Idle connections are dropped once older than `IDLE_TIMEOUT` or closed by the
-//! upstream: on checkout for that authority, and for every authority by a sweep that
-//! runs on a return at most every `SWEEP_EVERY`, so an upstream no API uses any more
-//! does not keep sockets open for long.
-//!
-//! Every age the pool measures (idle expiry, the replay-if-idle and probe-if-idle rules,
-//! sweeps) is read from its [`Clock`], once per checkout or return: the system clock in
-//! the gateway, a manual one in tests ([`Pool::with_clock`]), which advance it instead
-//! of sleeping to let a connection age.
+//! Every age the pool measures (idle expiry, the probe-if-idle rule, sweeps) is read
+//! from its [`Clock`], once per checkout or return: the system clock in the gateway, a
+//! manual one in tests ([`Pool::with_clock`]), which advance it instead of sleeping.
 
 use crate::limits::clock::Clock;
 use bytes::Bytes;
 use http::uri::Authority;
-use http::{Method, Request, Response};
-use http_body::Body as _;
-use http_body_util::{Either, Empty};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::Method;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
+
+pub mod error;
+pub mod h1;
+pub mod idle;
 
 /// Idle connections kept per authority.
 const MAX_IDLE_PER_HOST: usize = 1024;
@@ -45,41 +42,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a return may sweep every authority's idle list.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
-
-/// What goes upstream: the client's body, or nothing for a replayed bodiless request.
-type UpBody = Either<Incoming, Empty<Bytes>>;
-type Sender = SendRequest<UpBody>;
-
-/// A pooled connection idle at least this long may be closed by the upstream just as a
-/// request goes out on it, so a replayable request keeps a copy of its head.
-const REPLAY_IF_IDLE_FOR: Duration = Duration::from_millis(100);
-/// A [`h1`] socket idle at least this long is probed with a read before reuse even if
-/// the reactor has not reported it readable (an upstream's keep-alive timeout).
-const PROBE_IF_IDLE_FOR: Duration = REPLAY_IF_IDLE_FOR;
-
-/// A copy of the head of a request that can be sent twice safely: a replayable method
-/// ([`is_replayable`]) and no body.
-fn replayable_head(req: &Request<UpBody>) -> Option<http::request::Parts> {
-    if !is_replayable(req.method()) || !req.body().is_end_stream() {
-        return None;
-    }
-    let mut head = Request::new(());
-    *head.method_mut() = req.method().clone();
-    *head.uri_mut() = req.uri().clone();
-    *head.version_mut() = req.version();
-    *head.headers_mut() = req.headers().clone();
-    Some(head.into_parts().0)
-}
+/// A socket idle at least this long is probed with a read before reuse even if the
+/// reactor has not reported it readable (an upstream's keep-alive timeout may just have
+/// closed it).
+const PROBE_IF_IDLE_FOR: Duration = Duration::from_millis(100);
 
 /// Why an upstream request failed (before a response head arrived).
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("connect: {0}")]
     Connect(std::io::Error),
-    #[error("handshake: {0}")]
-    Handshake(hyper::Error),
-    #[error("{0}")]
-    Http(hyper::Error),
     #[error("{0}")]
     Wire(h1::WireError),
 }
@@ -90,26 +62,18 @@ impl UpstreamError {
     }
 }
 
-pub mod body;
-pub mod error;
-pub mod h1;
-pub mod idle;
-
-struct Idle<C = Sender> {
-    conn: C,
+struct Idle {
+    conn: h1::Conn,
     since: Instant,
 }
 
-type IdleMap<C> = HashMap<Box<str>, VecDeque<Idle<C>>, foldhash::fast::RandomState>;
+/// Keyed by the authority's text: hashing an `Authority` lowercases it byte by byte with
+/// SipHash, a measurable share of a proxied request.
+type IdleMap = HashMap<Box<str>, VecDeque<Idle>, foldhash::fast::RandomState>;
 
 /// Moves the entries of `list` idle longer than `timeout` (the oldest, at the front)
 /// into `out`, to be closed once the pool's lock is released.
-fn pop_expired<C>(
-    list: &mut VecDeque<Idle<C>>,
-    now: Instant,
-    timeout: Duration,
-    out: &mut Vec<Idle<C>>,
-) {
+fn pop_expired(list: &mut VecDeque<Idle>, now: Instant, timeout: Duration, out: &mut Vec<Idle>) {
     while list
         .front()
         .is_some_and(|i| now.duration_since(i.since) > timeout)
@@ -120,7 +84,7 @@ fn pop_expired<C>(
 
 /// Adds a returned connection to its authority's list; hands it back (to be closed)
 /// when the list is full.
-fn push_idle<C>(map: &mut IdleMap<C>, key: &Authority, idle: Idle<C>) -> Option<Idle<C>> {
+fn push_idle(map: &mut IdleMap, key: &Authority, idle: Idle) -> Option<Idle> {
     match map.get_mut(key.as_str()) {
         Some(list) if list.len() >= MAX_IDLE_PER_HOST => Some(idle),
         Some(list) => {
@@ -135,11 +99,8 @@ fn push_idle<C>(map: &mut IdleMap<C>, key: &Authority, idle: Idle<C>) -> Option<
 }
 
 struct Idles {
-    /// Keyed by the authority's text: hashing an `Authority` lowercases it byte by byte
-    /// with SipHash, a measurable share of a proxied request.
-    by_authority: IdleMap<Sender>,
-    /// Sockets for [`h1`] exchanges, most recently returned last.
-    wire: IdleMap<h1::Conn>,
+    /// Most recently returned last.
+    wire: IdleMap,
     last_sweep: Instant,
 }
 
@@ -165,27 +126,6 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-/// A connection in use; give it back with [`Release::release`](body::Release::release) once the response body has
-/// ended, or drop it to close the connection.
-pub struct Lease {
-    pool: Pool,
-    key: Authority,
-    sender: Sender,
-}
-
-impl std::fmt::Debug for Lease {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease").field("key", &self.key).finish()
-    }
-}
-
-impl body::Release for Lease {
-    /// Returns the connection to the pool for reuse.
-    fn release(self) {
-        self.pool.put(self.key, self.sender);
-    }
-}
-
 impl Default for Pool {
     fn default() -> Self {
         Self::with_clock(Clock::System)
@@ -195,8 +135,7 @@ impl Default for Pool {
 impl Pool {
     /// A pool on the system clock. The gateway's pool stays on it even when the
     /// limiters run on a manual clock (the integration tests): the ages it measures
-    /// race the upstream's own keep-alive timers, which run in real time, and a frozen
-    /// clock would turn the replay and probe rules off there.
+    /// race the upstream's own keep-alive timers, which run in real time.
     pub fn new() -> Self {
         Self::default()
     }
@@ -217,7 +156,6 @@ impl Pool {
         Pool {
             inner: Arc::new(Inner {
                 idle: Mutex::new(Idles {
-                    by_authority: HashMap::default(),
                     wire: HashMap::default(),
                     last_sweep: clock.instant(),
                 }),
@@ -237,135 +175,44 @@ impl Pool {
         self.inner.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sends `req` (origin-form URI) to `authority` over a pooled connection, or a new
-    /// one. The request goes out again, once, on a fresh connection when the pooled one
-    /// turns out to be closed: always if hyper hands it back unsent, and, as Go's
-    /// transport does, for a bodiless GET/HEAD/OPTIONS/TRACE whose pooled connection had
-    /// been idle long enough that the upstream may have closed it as the request went
-    /// out (a keep-alive timeout race, e.g. Node's 5 s default).
-    pub async fn request(
-        &self,
-        authority: &Authority,
-        req: Request<Incoming>,
-    ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
-        let mut req = req.map(Either::Left);
-        if let Some((mut sender, idle_for)) = self.checkout(authority) {
-            // Cloning the head costs allocations, so only where the race is possible.
-            let replay = (idle_for >= REPLAY_IF_IDLE_FOR)
-                .then(|| replayable_head(&req))
-                .flatten();
-            match sender.try_send_request(req).await {
-                Ok(resp) => return Ok((resp, self.lease(authority, sender))),
-                Err(mut e) => {
-                    req = match (e.take_message(), replay) {
-                        (Some(back), _) => back,
-                        (None, Some(head)) => {
-                            Request::from_parts(head, Either::Right(Empty::new()))
-                        }
-                        (None, None) => return Err(UpstreamError::Http(e.into_error())),
-                    };
-                    self.inner.retried.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(error = %e.error(), "pooled upstream connection was closed; sending the request again on a new one");
-                }
-            }
-        }
-        let mut sender = connect(authority).await?;
-        match sender.try_send_request(req).await {
-            Ok(resp) => Ok((resp, self.lease(authority, sender))),
-            Err(e) => Err(UpstreamError::Http(e.into_error())),
-        }
-    }
-
-    fn lease(&self, key: &Authority, sender: Sender) -> Lease {
-        Lease {
-            pool: self.clone(),
-            key: key.clone(),
-            sender,
-        }
-    }
-
-    /// The most recently returned ready connection; closed and expired ones are dropped,
-    /// ones not yet ready (still finishing their last exchange) stay for later.
-    fn checkout(&self, key: &Authority) -> Option<(Sender, Duration)> {
-        let now = self.now();
-        let mut dropped = Vec::new();
-        let found = {
-            let mut idles = self.lock();
-            let list = idles.by_authority.get_mut(key.as_str())?;
-            pop_expired(list, now, self.inner.idle_timeout, &mut dropped);
-            let mut found = None;
-            let mut i = list.len();
-            while i > 0 {
-                i -= 1;
-                let Some(entry) = list.get(i) else { break };
-                if entry.conn.is_ready() {
-                    found = list
-                        .remove(i)
-                        .map(|e| (e.conn, now.duration_since(e.since)));
-                    break;
-                }
-                if entry.conn.is_closed() {
-                    dropped.extend(list.remove(i));
-                }
-            }
-            found
-        };
-        drop(dropped);
-        found
-    }
-
-    /// Drops expired and closed idle connections of every authority, at most every
-    /// `sweep_every` (called on each return of a connection).
-    fn sweep(&self, idles: &mut Idles, now: Instant) {
-        if now.duration_since(idles.last_sweep) < self.inner.sweep_every {
-            return;
-        }
-        idles.last_sweep = now;
-        let timeout = self.inner.idle_timeout;
-        idles.by_authority.retain(|_, list| {
-            list.retain(|i| !i.conn.is_closed() && now.duration_since(i.since) <= timeout);
-            !list.is_empty()
-        });
-        idles.wire.retain(|_, list| {
-            list.retain(|i| now.duration_since(i.since) <= timeout);
-            !list.is_empty()
-        });
-    }
-
-    fn put(&self, key: Authority, sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
-        let now = self.now();
-        let idle = Idle {
-            conn: sender,
-            since: now,
-        };
-        let refused = {
-            let mut idles = self.lock();
-            self.sweep(&mut idles, now);
-            push_idle(&mut idles.by_authority, &key, idle)
-        };
-        // Closing a connection (dropping its sender) happens outside the lock.
-        drop(refused);
-    }
-
-    /// Sends a request without a body (`head` from [`h1::encode_head`]) over a pooled
-    /// or new socket and reads the response head; the body streams from the returned
-    /// [`h1::WireBody`], which gives the socket back at its end. If a pooled socket
-    /// fails before any byte of a response, a GET/HEAD/OPTIONS/TRACE goes out again on a
-    /// new one (Go's transport rule); other methods may have been acted on, so they fail.
-    pub async fn send_bodiless(
+    /// Sends a request (`head` from [`h1::encode_head`], and its body if it has one)
+    /// over a pooled or new socket and reads the response head; the body streams from
+    /// the returned [`h1::WireBody`], which gives the socket back at its end. If a pooled
+    /// socket fails before any byte of a response, a bodiless GET/HEAD/OPTIONS/TRACE goes
+    /// out again on a new one (Go's transport rule); other requests may have been acted
+    /// on, and a body cannot be read twice, so they fail.
+    pub async fn send<B>(
         &self,
         authority: &Authority,
         method: &Method,
         head: &[u8],
+        body: Option<h1::Outgoing<B>>,
         body_idle: Duration,
-    ) -> Result<(h1::Head, h1::WireBody<WireReturn>), UpstreamError> {
+    ) -> Result<(h1::Head, h1::WireBody<WireReturn>), UpstreamError>
+    where
+        B: http_body::Body<Data = Bytes> + Unpin,
+        B::Error: std::fmt::Display,
+    {
         let head_request = *method == Method::HEAD;
-        if let Some(mut conn) = self.checkout_wire(authority) {
-            match h1::exchange(&mut conn, head, head_request).await {
-                Ok(h) => return Ok(self.wire_response(authority, conn, h, body_idle)),
+        let pooled = self.checkout_wire(authority);
+        let body = match body {
+            Some(out) => {
+                let mut conn = match pooled {
+                    Some(c) => c,
+                    None => h1::Conn::new(tcp_connect(authority).await?),
+                };
+                return match h1::exchange(&mut conn, head, Some(out), head_request).await {
+                    Ok((h, whole)) => Ok(self.wire_response(authority, conn, h, body_idle, whole)),
+                    Err(e) => Err(UpstreamError::Wire(e.into_inner())),
+                };
+            }
+            None => None::<h1::Outgoing<B>>,
+        };
+        if let Some(mut conn) = pooled {
+            match h1::exchange(&mut conn, head, body, head_request).await {
+                Ok((h, whole)) => {
+                    return Ok(self.wire_response(authority, conn, h, body_idle, whole))
+                }
                 Err(h1::ExchangeError::BeforeResponse(e)) if is_replayable(method) => {
                     self.inner.retried.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(error = %e, "pooled upstream connection was closed; sending the request again on a new one");
@@ -374,8 +221,8 @@ impl Pool {
             }
         }
         let mut conn = h1::Conn::new(tcp_connect(authority).await?);
-        match h1::exchange(&mut conn, head, head_request).await {
-            Ok(h) => Ok(self.wire_response(authority, conn, h, body_idle)),
+        match h1::exchange(&mut conn, head, None::<h1::Outgoing<B>>, head_request).await {
+            Ok((h, whole)) => Ok(self.wire_response(authority, conn, h, body_idle, whole)),
             Err(e) => Err(UpstreamError::Wire(e.into_inner())),
         }
     }
@@ -386,12 +233,13 @@ impl Pool {
         conn: h1::Conn,
         head: h1::Head,
         body_idle: Duration,
+        reusable: bool,
     ) -> (h1::Head, h1::WireBody<WireReturn>) {
         let back = WireReturn {
             pool: self.clone(),
             key: authority.clone(),
         };
-        let body = h1::WireBody::new(conn, &head, body_idle, back);
+        let body = h1::WireBody::new(conn, &head, body_idle, back, reusable);
         (head, body)
     }
 
@@ -433,17 +281,36 @@ impl Pool {
         drop(refused);
     }
 
-    /// Idle [`h1`] sockets held for `key` (for tests).
+    /// [`Pool::send`] without a body (for tests).
+    #[cfg(test)]
+    pub(crate) async fn send_bodiless(
+        &self,
+        authority: &Authority,
+        method: &Method,
+        head: &[u8],
+        body_idle: Duration,
+    ) -> Result<(h1::Head, h1::WireBody<WireReturn>), UpstreamError> {
+        let none: Option<h1::Outgoing<http_body_util::Empty<Bytes>>> = None;
+        self.send(authority, method, head, none, body_idle).await
+    }
+
+    /// Idle sockets held for `key` (for tests).
     pub fn idle_wire_count(&self, key: &Authority) -> usize {
         self.lock().wire.get(key.as_str()).map_or(0, VecDeque::len)
     }
 
-    /// Idle connections held for `key` (for tests).
-    pub fn idle_count(&self, key: &Authority) -> usize {
-        self.lock()
-            .by_authority
-            .get(key.as_str())
-            .map_or(0, VecDeque::len)
+    /// Drops expired idle sockets of every authority, at most every `sweep_every`
+    /// (called on each return of a socket).
+    fn sweep(&self, idles: &mut Idles, now: Instant) {
+        if now.duration_since(idles.last_sweep) < self.inner.sweep_every {
+            return;
+        }
+        idles.last_sweep = now;
+        let timeout = self.inner.idle_timeout;
+        idles.wire.retain(|_, list| {
+            list.retain(|i| now.duration_since(i.since) <= timeout);
+            !list.is_empty()
+        });
     }
 
     /// Requests re-sent on a fresh connection because the pooled one they were given
@@ -453,7 +320,7 @@ impl Pool {
     }
 }
 
-/// Gives a [`h1`] socket back to its pool once its response has been read.
+/// Gives an [`h1`] socket back to its pool once its response has been read.
 pub struct WireReturn {
     pool: Pool,
     key: Authority,
@@ -471,21 +338,6 @@ fn is_replayable(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     )
-}
-
-/// Opens a TCP connection (connect timeout, `TCP_NODELAY`, keepalive) and runs the
-/// HTTP/1 handshake; the connection task runs on its own.
-async fn connect(authority: &Authority) -> Result<Sender, UpstreamError> {
-    let stream = tcp_connect(authority).await?;
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(UpstreamError::Handshake)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "upstream connection ended with an error");
-        }
-    });
-    Ok(sender)
 }
 
 /// Opens a TCP connection with a connect timeout, `TCP_NODELAY` and keepalive.
@@ -515,8 +367,8 @@ async fn tcp_connect(authority: &Authority) -> Result<TcpStream, UpstreamError> 
 
 #[cfg(test)]
 mod tests {
-    use super::body::Release as _;
     use super::*;
+
     use http_body_util::BodyExt;
     use std::sync::atomic::AtomicUsize;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -552,61 +404,6 @@ mod tests {
         (authority, accepted)
     }
 
-    /// A request whose body is the (empty) body of a real incoming request, as the
-    /// gateway forwards: produced by a one-shot local server.
-    async fn empty_incoming() -> Incoming {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let tx = Arc::new(Mutex::new(Some(tx)));
-        tokio::spawn(async move {
-            let (s, _) = listener.accept().await.unwrap();
-            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let tx = tx.clone();
-                async move {
-                    if let Some(tx) = tx.lock().unwrap().take() {
-                        let _ = tx.send(req.into_body());
-                    }
-                    Ok::<_, std::convert::Infallible>(Response::new(String::new()))
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(s), svc)
-                .await;
-        });
-        let mut c = TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-            .await
-            .unwrap();
-        let body = rx.await.unwrap();
-        std::mem::forget(c);
-        body
-    }
-
-    async fn get(pool: &Pool, authority: &Authority) -> String {
-        let req = Request::builder()
-            .uri("/x")
-            .header("host", authority.as_str())
-            .body(empty_incoming().await)
-            .unwrap();
-        let (resp, lease) = pool.request(authority, req).await.unwrap();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        lease.release();
-        String::from_utf8_lossy(&body).into_owned()
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_released_connection_is_reused() {
-        let (up, accepted) = upstream().await;
-        let pool = Pool::new();
-        assert_eq!(get(&pool, &up).await, "ok");
-        assert_eq!(get(&pool, &up).await, "ok");
-        assert_eq!(get(&pool, &up).await, "ok");
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
-        assert_eq!(pool.idle_count(&up), 1);
-        assert_eq!(pool.retried(), 0);
-    }
-
     /// GETs `/x` from `up` over the bodiless ([`h1`]) path.
     async fn get_bodiless(pool: &Pool, up: &Authority) -> Result<(), String> {
         let mut head = Vec::new();
@@ -626,28 +423,25 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn idle_connections_expire_on_checkout() {
         let (clock, time) = Clock::manual(0);
-        let (pool, wire_pool) = (Pool::with_clock(clock.clone()), Pool::with_clock(clock));
+        let pool = Pool::with_clock(clock);
         let (up, accepted) = upstream().await;
-        let (wire_up, wire_accepted) = upstream().await;
-        let accepted = || {
-            (
-                accepted.load(Ordering::SeqCst),
-                wire_accepted.load(Ordering::SeqCst),
-            )
-        };
-        assert_eq!(get(&pool, &up).await, "ok");
-        get_bodiless(&wire_pool, &wire_up).await.unwrap();
+        get_bodiless(&pool, &up).await.unwrap();
         time.advance(IDLE_TIMEOUT);
-        assert_eq!(get(&pool, &up).await, "ok");
-        get_bodiless(&wire_pool, &wire_up).await.unwrap();
-        assert_eq!(accepted(), (1, 1), "not reused at exactly the timeout");
+        get_bodiless(&pool, &up).await.unwrap();
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "not reused at exactly the timeout"
+        );
         time.advance(IDLE_TIMEOUT + Duration::from_millis(1));
-        assert_eq!(get(&pool, &up).await, "ok");
-        get_bodiless(&wire_pool, &wire_up).await.unwrap();
-        assert_eq!(accepted(), (2, 2), "an expired connection was reused");
-        assert_eq!(pool.idle_count(&up), 1);
-        assert_eq!(wire_pool.idle_wire_count(&wire_up), 1);
-        assert_eq!(pool.retried() + wire_pool.retried(), 0);
+        get_bodiless(&pool, &up).await.unwrap();
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "an expired connection was reused"
+        );
+        assert_eq!(pool.idle_wire_count(&up), 1);
+        assert_eq!(pool.retried(), 0);
     }
 
     /// An upstream on its own thread (so it runs while the test's runtime thread is
@@ -709,76 +503,6 @@ mod tests {
             closed,
             accepted,
         }
-    }
-
-    /// The upstream closes a pooled connection that has been idle `idle` on the pool's
-    /// clock; the gateway hands that connection out before its task has seen the close
-    /// (the runtime's one thread is blocked from the close to the request, so the
-    /// connection task cannot run), and the request goes out on a dead socket.
-    /// Returns the outcome of that request and how many connections the upstream saw.
-    async fn send_on_a_connection_closed_underneath(
-        method: Method,
-        idle: Duration,
-    ) -> (Result<String, UpstreamError>, Pool, usize) {
-        let up = closing_upstream();
-        let (clock, time) = Clock::manual(0);
-        let pool = Pool::with_clock(clock);
-        assert_eq!(get(&pool, &up.authority).await, "ok");
-        assert_eq!(pool.idle_count(&up.authority), 1);
-        let req = Request::builder()
-            .method(method)
-            .uri("/x")
-            .header("host", up.authority.as_str())
-            .body(empty_incoming().await)
-            .unwrap();
-        up.close_first();
-        time.advance(idle);
-        let outcome = match pool.request(&up.authority, req).await {
-            Ok((resp, lease)) => {
-                let body = resp.into_body().collect().await.unwrap().to_bytes();
-                lease.release();
-                Ok(String::from_utf8_lossy(&body).into_owned())
-            }
-            Err(e) => Err(e),
-        };
-        (outcome, pool, up.accepted())
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn an_idempotent_request_sent_on_a_connection_closed_underneath_goes_out_again() {
-        let (outcome, pool, accepted) =
-            send_on_a_connection_closed_underneath(Method::GET, REPLAY_IF_IDLE_FOR).await;
-        assert_eq!(outcome.unwrap(), "ok");
-        assert_eq!(pool.retried(), 1, "the retry path was not taken");
-        assert_eq!(accepted, 2);
-    }
-
-    /// Idle too briefly for an upstream's keep-alive timeout to be racing it, a
-    /// connection carries no copy of the head, so a request lost on it fails.
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_request_on_a_connection_idle_only_briefly_is_not_replayed() {
-        let idle = REPLAY_IF_IDLE_FOR - Duration::from_millis(1);
-        let (outcome, pool, accepted) =
-            send_on_a_connection_closed_underneath(Method::GET, idle).await;
-        assert!(
-            matches!(outcome, Err(UpstreamError::Http(_))),
-            "{outcome:?}"
-        );
-        assert_eq!(pool.retried(), 0);
-        assert_eq!(accepted, 1);
-    }
-
-    /// A POST may have been acted on before the connection broke: never sent twice.
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_non_idempotent_request_is_never_sent_twice() {
-        let (outcome, pool, accepted) =
-            send_on_a_connection_closed_underneath(Method::POST, REPLAY_IF_IDLE_FOR).await;
-        assert!(
-            matches!(outcome, Err(UpstreamError::Http(_))),
-            "{outcome:?}"
-        );
-        assert_eq!(pool.retried(), 0);
-        assert_eq!(accepted, 1);
     }
 
     /// Whether a checkout would hand out the idle [`h1`] socket the pool holds for
@@ -882,20 +606,20 @@ mod tests {
         let (b, _) = upstream().await;
         let (clock, time) = Clock::manual(0);
         let pool = Pool::with_clock(clock);
-        assert_eq!(get(&pool, &a).await, "ok");
+        get_bodiless(&pool, &a).await.unwrap();
         time.advance(IDLE_TIMEOUT - Duration::from_secs(1));
         // Sweeps (none yet since the pool began), but `a`'s connection is still fresh.
-        assert_eq!(get(&pool, &b).await, "ok");
-        assert_eq!(pool.idle_count(&a), 1);
+        get_bodiless(&pool, &b).await.unwrap();
+        assert_eq!(pool.idle_wire_count(&a), 1);
         time.advance(Duration::from_secs(2));
         // `a`'s connection has expired, but the last sweep was 2 s ago.
-        assert_eq!(get(&pool, &b).await, "ok");
-        assert_eq!(pool.idle_count(&a), 1);
+        get_bodiless(&pool, &b).await.unwrap();
+        assert_eq!(pool.idle_wire_count(&a), 1);
         time.advance(SWEEP_EVERY);
         // A return for another authority sweeps `a`'s expired connection.
-        assert_eq!(get(&pool, &b).await, "ok");
-        assert_eq!(pool.idle_count(&a), 0);
-        assert_eq!(pool.idle_count(&b), 1);
+        get_bodiless(&pool, &b).await.unwrap();
+        assert_eq!(pool.idle_wire_count(&a), 0);
+        assert_eq!(pool.idle_wire_count(&b), 1);
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -904,11 +628,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let up: Authority = addr.to_string().parse().unwrap();
-        let req = Request::builder()
-            .uri("/x")
-            .body(empty_incoming().await)
-            .unwrap();
-        let err = Pool::new().request(&up, req).await.unwrap_err();
-        assert!(err.is_connect(), "{err}");
+        let err = get_bodiless(&Pool::new(), &up).await.unwrap_err();
+        assert!(err.starts_with("connect:"), "{err}");
     }
 }

@@ -59,10 +59,6 @@ impl Conn {
         std::pin::pin!(read).poll(cx)
     }
 
-    async fn fill(&mut self) -> io::Result<usize> {
-        std::future::poll_fn(|cx| self.poll_fill(cx)).await
-    }
-
     /// Whether an idle socket can carry the next request: nothing buffered, and nothing
     /// (no bytes, no close) waiting in the kernel. Bytes there would be read as the next
     /// request's response — an upstream that sent more than its `Content-Length`, or an
@@ -103,25 +99,136 @@ impl ExchangeError {
     }
 }
 
-/// Writes `head` and reads the final (non-1xx) response head.
-pub async fn exchange(
+/// A request body going upstream: the client's body, framed by the `Content-Length`
+/// already in the head, or chunk-encoded (the head then says `Transfer-Encoding: chunked`).
+#[derive(Debug)]
+pub struct Outgoing<B> {
+    pub body: B,
+    pub chunked: bool,
+}
+
+/// Writes `head` and the body, if any, and reads the final (non-1xx) response head.
+/// The body is sent while the response is awaited: an upstream may answer before it
+/// has read the whole body (a 413) and stop reading, and that answer is relayed. The
+/// `bool` says whether the request went out whole; a connection where it did not is
+/// never reused.
+pub async fn exchange<B>(
     conn: &mut Conn,
     head: &[u8],
+    body: Option<Outgoing<B>>,
     head_request: bool,
-) -> Result<Head, ExchangeError> {
+) -> Result<(Head, bool), ExchangeError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     conn.io
         .write_all(head)
         .await
         .map_err(|e| ExchangeError::BeforeResponse(e.into()))?;
+    let Conn { io, buf } = conn;
+    let Some(out) = body else {
+        return read_head(io, buf, head_request).await.map(|h| (h, true));
+    };
+    let (mut rd, mut wr) = io.split();
+    let send = send_body(&mut wr, out);
+    let recv = read_head(&mut rd, buf, head_request);
+    tokio::pin!(send, recv);
+    let (mut sending, mut whole) = (true, false);
+    loop {
+        tokio::select! {
+            biased;
+            h = &mut recv => return h.map(|h| (h, whole)),
+            r = &mut send, if sending => {
+                sending = false;
+                match r {
+                    Ok(()) => whole = true,
+                    Err(SendError::Client(e)) => {
+                        return Err(ExchangeError::InResponse(WireError::RequestBody(e)))
+                    }
+                    // The upstream stopped reading: it may have answered already.
+                    Err(SendError::Upstream(e)) => {
+                        tracing::debug!(error = %e, "upstream stopped reading the request body");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why a request body did not go out whole.
+enum SendError {
+    /// The client's body failed (it went away, or broke its framing).
+    Client(String),
+    /// The upstream connection failed.
+    Upstream(io::Error),
+}
+
+/// Streams the client's body to the upstream, chunk-encoding it when asked (trailers,
+/// if the client sent any, go in the last chunk).
+async fn send_body<W, B>(wr: &mut W, out: Outgoing<B>) -> Result<(), SendError>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    use http_body_util::BodyExt;
+    let Outgoing { mut body, chunked } = out;
+    let up = SendError::Upstream;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| SendError::Client(e.to_string()))?;
+        match frame.into_data() {
+            Ok(data) if data.is_empty() => {}
+            Ok(data) if chunked => {
+                let size = format!("{:x}\r\n", data.len());
+                wr.write_all(size.as_bytes()).await.map_err(up)?;
+                wr.write_all(&data).await.map_err(up)?;
+                wr.write_all(b"\r\n").await.map_err(up)?;
+            }
+            Ok(data) => wr.write_all(&data).await.map_err(up)?,
+            Err(frame) => {
+                if let (true, Ok(trailers)) = (chunked, frame.into_trailers()) {
+                    let mut last = b"0\r\n".to_vec();
+                    for (name, value) in &trailers {
+                        last.extend_from_slice(name.as_str().as_bytes());
+                        last.extend_from_slice(b": ");
+                        last.extend_from_slice(value.as_bytes());
+                        last.extend_from_slice(b"\r\n");
+                    }
+                    last.extend_from_slice(b"\r\n");
+                    return wr.write_all(&last).await.map_err(up);
+                }
+            }
+        }
+    }
+    if chunked {
+        wr.write_all(b"0\r\n\r\n").await.map_err(up)?;
+    }
+    Ok(())
+}
+
+/// Reads until a final response head is complete.
+async fn read_head<R>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<Head, ExchangeError>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
     let mut received = false;
     loop {
-        match parse_head(&mut conn.buf, head_request).map_err(ExchangeError::InResponse)? {
+        match parse_head(buf, head_request).map_err(ExchangeError::InResponse)? {
             // Interim responses (100 Continue, 103 Early Hints) are not relayed.
             Some(h) if h.status.is_informational() => continue,
             Some(h) => return Ok(h),
             None => {}
         }
-        match conn.fill().await {
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(READ_CHUNK);
+        }
+        match rd.read_buf(buf).await {
             Ok(0) if received => return Err(ExchangeError::InResponse(WireError::ClosedEarly)),
             Ok(0) => {
                 return Err(ExchangeError::BeforeResponse(
@@ -174,7 +281,8 @@ impl<R: Recycle> std::fmt::Debug for WireBody<R> {
 
 impl<R: Recycle> WireBody<R> {
     /// The body of `head`, read from `conn` (whose buffer holds any bytes already read).
-    pub fn new(conn: Conn, head: &Head, idle: Duration, release: R) -> Self {
+    /// `reusable`: whether the request went out whole (see [`exchange`]).
+    pub fn new(conn: Conn, head: &Head, idle: Duration, release: R, reusable: bool) -> Self {
         let state = match head.framing {
             Framing::Empty => State::Done,
             Framing::Length(n) => State::Length(n),
@@ -184,7 +292,7 @@ impl<R: Recycle> WireBody<R> {
         let mut body = WireBody {
             conn: Some(conn),
             state,
-            keep_alive: head.keep_alive && head.framing != Framing::UntilClose,
+            keep_alive: reusable && head.keep_alive && head.framing != Framing::UntilClose,
             release: Some(release),
             timer: IdleTimer::new(idle),
             trailer_bytes: 0,
