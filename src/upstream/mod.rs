@@ -12,9 +12,11 @@
 //! Idle sockets are dropped once older than `IDLE_TIMEOUT`, or when they hold anything
 //! (see [`h1::Conn::is_reusable`]): on checkout for that authority, and for every
 //! authority by a sweep that runs on a return at most every `SWEEP_EVERY`, so an
-//! upstream no API uses any more does not keep sockets open for long. If a pooled socket
-//! fails before any byte of a response, a bodiless GET/HEAD/OPTIONS/TRACE goes out again
-//! on a new one (Go's transport rule); anything else may have been acted on and fails.
+//! upstream no API uses any more does not keep sockets open for long. A pooled socket
+//! that refuses the request head took nothing of the request, which then goes out on a
+//! new one; if it fails after the head and before any byte of a response, a bodiless
+//! GET/HEAD/OPTIONS/TRACE goes out again (Go's transport rule), anything else may have
+//! been acted on and fails.
 //!
 //! Every age the pool measures (idle expiry, the probe-if-idle rule, sweeps) is read
 //! from its [`Clock`], once per checkout or return: the system clock in the gateway, a
@@ -194,37 +196,47 @@ impl Pool {
         B::Error: std::fmt::Display,
     {
         let head_request = *method == Method::HEAD;
-        let pooled = self.checkout_wire(authority);
-        let body = match body {
-            Some(out) => {
-                let mut conn = match pooled {
-                    Some(c) => c,
-                    None => h1::Conn::new(tcp_connect(authority).await?),
-                };
-                return match h1::exchange(&mut conn, head, Some(out), head_request).await {
+        let bodiless = body.is_none();
+        // A pooled socket that refuses the head took nothing of the request: any request
+        // can go out on a new one (its body is not read yet).
+        let (mut conn, pooled) = match self.checkout_wire(authority) {
+            Some(mut c) => match h1::write_head(&mut c, head).await {
+                Ok(()) => (c, true),
+                Err(e) => {
+                    self.count_retry(&e);
+                    (self.fresh(authority, head).await?, false)
+                }
+            },
+            None => (self.fresh(authority, head).await?, false),
+        };
+        match h1::exchange(&mut conn, body, head_request).await {
+            Ok((h, whole)) => Ok(self.wire_response(authority, conn, h, body_idle, whole)),
+            Err(h1::ExchangeError::BeforeResponse(e))
+                if pooled && bodiless && is_replayable(method) =>
+            {
+                self.count_retry(&e);
+                let mut conn = self.fresh(authority, head).await?;
+                match h1::exchange(&mut conn, None::<h1::Outgoing<B>>, head_request).await {
                     Ok((h, whole)) => Ok(self.wire_response(authority, conn, h, body_idle, whole)),
                     Err(e) => Err(UpstreamError::Wire(e.into_inner())),
-                };
-            }
-            None => None::<h1::Outgoing<B>>,
-        };
-        if let Some(mut conn) = pooled {
-            match h1::exchange(&mut conn, head, body, head_request).await {
-                Ok((h, whole)) => {
-                    return Ok(self.wire_response(authority, conn, h, body_idle, whole))
                 }
-                Err(h1::ExchangeError::BeforeResponse(e)) if is_replayable(method) => {
-                    self.inner.retried.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(error = %e, "pooled upstream connection was closed; sending the request again on a new one");
-                }
-                Err(e) => return Err(UpstreamError::Wire(e.into_inner())),
             }
-        }
-        let mut conn = h1::Conn::new(tcp_connect(authority).await?);
-        match h1::exchange(&mut conn, head, None::<h1::Outgoing<B>>, head_request).await {
-            Ok((h, whole)) => Ok(self.wire_response(authority, conn, h, body_idle, whole)),
             Err(e) => Err(UpstreamError::Wire(e.into_inner())),
         }
+    }
+
+    /// A new connection with `head` written on it.
+    async fn fresh(&self, authority: &Authority, head: &[u8]) -> Result<h1::Conn, UpstreamError> {
+        let mut conn = h1::Conn::new(tcp_connect(authority).await?);
+        h1::write_head(&mut conn, head)
+            .await
+            .map_err(UpstreamError::Wire)?;
+        Ok(conn)
+    }
+
+    fn count_retry(&self, e: &h1::WireError) {
+        self.inner.retried.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(error = %e, "pooled upstream connection was closed; sending the request again on a new one");
     }
 
     fn wire_response(
@@ -620,6 +632,77 @@ mod tests {
         get_bodiless(&pool, &b).await.unwrap();
         assert_eq!(pool.idle_wire_count(&a), 0);
         assert_eq!(pool.idle_wire_count(&b), 1);
+    }
+
+    /// A pooled socket the upstream has reset refuses the request head: nothing of the
+    /// request went out, so even a POST with a body goes out on a new connection.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_request_refused_at_its_head_goes_out_on_a_new_connection_whatever_its_method() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let up: Authority = listener.local_addr().unwrap().to_string().parse().unwrap();
+        let (reset, reset_rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut s) = stream else { return };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n")
+                    || (n > 0 && !buf.ends_with(b"body"))
+                {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                if n == 0 {
+                    let _ = reset_rx.recv();
+                    // Linger 0: the close is a reset, so the next write fails at once.
+                    let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+                    drop(s);
+                    let _ = done_tx.send(());
+                }
+            }
+        });
+        let pool = Pool::new();
+        get_bodiless(&pool, &up).await.unwrap();
+        assert_eq!(pool.idle_wire_count(&up), 1);
+        // The runtime's one thread is blocked from the reset to the request: the
+        // reactor cannot see it, and the socket looks reusable.
+        reset.send(()).unwrap();
+        done.recv_timeout(Duration::from_secs(10)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while socket_alive(&pool, &up) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut head = Vec::new();
+        let mut h = http::HeaderMap::new();
+        h.insert("host", up.as_str().parse().unwrap());
+        h.insert("content-length", "4".parse().unwrap());
+        h1::encode_head(&mut head, &Method::POST, "/x", &h);
+        let out = h1::Outgoing {
+            body: http_body_util::Full::new(Bytes::from_static(b"body")),
+            chunked: false,
+        };
+        let (resp, body) = pool
+            .send(&up, &Method::POST, &head, Some(out), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"ok");
+        assert_eq!(pool.retried(), 1, "the new-connection path was not taken");
+    }
+
+    /// Whether the kernel still has the pooled socket open from our side (a reset has
+    /// not been received yet): a zero-length peek errors once it has.
+    fn socket_alive(pool: &Pool, up: &Authority) -> bool {
+        let mut idles = pool.lock();
+        let Some(i) = idles.wire.get_mut(up.as_str()).and_then(VecDeque::back_mut) else {
+            return false;
+        };
+        i.conn.reset_pending()
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -59,6 +59,12 @@ impl Conn {
         std::pin::pin!(read).poll(cx)
     }
 
+    /// For tests: `true` until a reset from the peer has reached this socket.
+    #[cfg(test)]
+    pub(crate) fn reset_pending(&self) -> bool {
+        self.io.take_error().ok().flatten().is_none()
+    }
+
     /// Whether an idle socket can carry the next request: nothing buffered, and nothing
     /// (no bytes, no close) waiting in the kernel. Bytes there would be read as the next
     /// request's response — an upstream that sent more than its `Content-Length`, or an
@@ -107,14 +113,19 @@ pub struct Outgoing<B> {
     pub chunked: bool,
 }
 
-/// Writes `head` and the body, if any, and reads the final (non-1xx) response head.
-/// The body is sent while the response is awaited: an upstream may answer before it
+/// Writes a request head in one go. Nothing of the request has reached the upstream if
+/// this fails, so the pool may send it again elsewhere, whatever its method or body.
+pub async fn write_head(conn: &mut Conn, head: &[u8]) -> Result<(), WireError> {
+    conn.io.write_all(head).await.map_err(WireError::from)
+}
+
+/// After [`write_head`]: sends the body, if any, and reads the final (non-1xx) response
+/// head. The body is sent while the response is awaited: an upstream may answer before it
 /// has read the whole body (a 413) and stop reading, and that answer is relayed. The
 /// `bool` says whether the request went out whole; a connection where it did not is
 /// never reused.
 pub async fn exchange<B>(
     conn: &mut Conn,
-    head: &[u8],
     body: Option<Outgoing<B>>,
     head_request: bool,
 ) -> Result<(Head, bool), ExchangeError>
@@ -122,10 +133,6 @@ where
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
-    conn.io
-        .write_all(head)
-        .await
-        .map_err(|e| ExchangeError::BeforeResponse(e.into()))?;
     let Conn { io, buf } = conn;
     let Some(out) = body else {
         return read_head(io, buf, head_request).await.map(|h| (h, true));
