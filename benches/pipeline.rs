@@ -113,7 +113,7 @@ fn compile_10k_policies(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("read + compile 10k policies", |b| {
         b.iter(|| {
-            tollgate::server::state::build_snapshot(&cfg, 2)
+            tollgate::state::build_snapshot(&cfg, 2)
                 .map(|s| s.policies.len())
                 .unwrap()
         })

@@ -13,7 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tollgate::limits::Clock;
-use tollgate::server::state::AppState;
+use tollgate::state::AppState;
 use tollgate::tyk::config::Config;
 
 fn policies(url: &str) -> serde_json::Value {

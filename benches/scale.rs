@@ -101,7 +101,7 @@ fn main() {
     let mut times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let snap = tollgate::server::state::build_snapshot(&cfg, 2).unwrap();
+        let snap = tollgate::state::build_snapshot(&cfg, 2).unwrap();
         times.push(t.elapsed());
         assert_eq!(snap.policies.len(), 10_000);
     }

@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod respond;
 pub mod server;
+pub mod state;
 pub mod store;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testkit;

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // fixtures for tests and benches
 
 use crate::limits::Clock;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::tyk::config::Config;
 use crate::tyk::Session;
 use serde_json::json;

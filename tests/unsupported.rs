@@ -632,7 +632,7 @@ async fn tyk_fixtures_that_load_answer_as_tyk() {
         else {
             continue;
         };
-        let Ok(snap) = tollgate::server::state::build_snapshot(&cfg, 1) else {
+        let Ok(snap) = tollgate::state::build_snapshot(&cfg, 1) else {
             continue;
         };
         drop(snap);

@@ -2,7 +2,7 @@
 
 use super::respond::{json_response, AdminError};
 use crate::respond::body::GwBody;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use http::{Response, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use super::request::{authorized, read_body};
 use super::respond::{dashboard_ok, json_response, AdminError};
 use crate::policy::write::{self, WriteFailure};
 use crate::respond::body::GwBody;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::tyk::fields::{Ctx, Doc};
 use crate::tyk::policy::ObjectId;
 use crate::tyk::{json, Policy};
@@ -181,7 +181,7 @@ fn parse(state: &AppState, body: &[u8]) -> Result<Policy, Vec<String>> {
     }
     list.extend(write::validate(
         &policy,
-        crate::server::state::compile_settings(&state.config).matching,
+        crate::state::compile_settings(&state.config).matching,
     ));
     if list.is_empty() {
         Ok(policy)

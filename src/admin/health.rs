@@ -2,7 +2,7 @@
 
 use super::respond::json_response;
 use crate::respond::body::GwBody;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use http::{Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;

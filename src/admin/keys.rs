@@ -3,7 +3,7 @@
 use super::request::{query_flag, BodyResult};
 use super::respond::{finding_lines, json_response, AdminError};
 use crate::respond::body::GwBody;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::tyk::fields::{Ctx, Doc};
 use crate::tyk::keys;
 use crate::tyk::{json, Session};

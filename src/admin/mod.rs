@@ -18,7 +18,7 @@ pub use respond::{error, json_response, AdminError};
 use keys::Mode;
 
 use crate::respond::body::GwBody;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use super::request::read_body;
 use super::respond::{json_response, AdminError};
 use crate::policy::write::{self, WriteFailure};
 use crate::respond::body::GwBody;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::tyk::fields::{Ctx, Doc};
 use crate::tyk::{json, Policy};
 use http::{Method, Request, Response, StatusCode};
@@ -101,7 +101,7 @@ async fn write(
     }
     list.extend(write::validate(
         &policy,
-        crate::server::state::compile_settings(&state.config).matching,
+        crate::state::compile_settings(&state.config).matching,
     ));
     if !list.is_empty() {
         return AdminError::Problems(list).response();

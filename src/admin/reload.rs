@@ -3,7 +3,7 @@
 use super::request::query_flag;
 use super::respond::ok_message;
 use crate::respond::body::GwBody;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use http::Response;
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@ pub mod echo;
 pub mod policy;
 
 use crate::limits::Clock;
-use crate::server::state::{self, AppState};
+use crate::state::{self, AppState};
 use crate::tyk::config::Config;
 use crate::StartupError;
 use clap::{Parser, Subcommand};

@@ -3,7 +3,7 @@
 
 use crate::policy::snapshot::{Api, AuthSpec, Grant, GrantError, Snapshot};
 use crate::respond::refusal::GatewayError;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::store::{KeyStore, StoredKey};
 use http::HeaderMap;
 use std::borrow::Cow;

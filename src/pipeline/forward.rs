@@ -3,7 +3,7 @@
 use crate::policy::snapshot::Api;
 use crate::respond::body::GwBody;
 use crate::respond::refusal::GatewayError;
-use crate::server::state::UpstreamClient;
+use crate::state::UpstreamClient;
 use crate::upstream::{h1, UpstreamError};
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, COOKIE, HOST, PROXY_AUTHENTICATE,

@@ -27,7 +27,7 @@ pub mod route;
 use crate::policy::snapshot::{Api, Snapshot};
 use crate::respond::body::GwBody;
 use crate::respond::refusal::{self, GatewayError, RateHeaders};
-use crate::server::state::AppState;
+use crate::state::AppState;
 use http::{HeaderMap, Method, Request, Response, Version};
 use hyper::body::Incoming;
 use quota::QuotaFollowUp;

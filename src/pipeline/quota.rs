@@ -5,7 +5,7 @@
 use super::authz::Permit;
 use crate::limits::{Limits, QuotaDecision};
 use crate::respond::refusal::{GatewayError, RateHeaders};
-use crate::server::state::AppState;
+use crate::state::AppState;
 use std::sync::Arc;
 
 /// A quota check that needs a durable reservation (or a background refill) first.

@@ -7,7 +7,7 @@
 //! reload; a reload that reads the same bytes as the live snapshot swaps nothing.
 
 use crate::policy::read::PolicySource;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 
 use crate::policy::read::PolicySource;
 use crate::policy::snapshot::acl;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use crate::tyk::{json, Policy};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

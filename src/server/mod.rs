@@ -1,11 +1,10 @@
-//! Listeners, connections and graceful shutdown.
-
-pub mod state;
+//! Listeners, connections and graceful shutdown: each request goes to the admin API or
+//! the proxy pipeline with the snapshot loaded once.
 
 use crate::admin;
 use crate::pipeline;
 use crate::respond::body::GwBody;
-use crate::server::state::AppState;
+use crate::state::AppState;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tollgate::limits::{Clock, ManualClock};
-use tollgate::server::state::AppState;
 use tollgate::server::{self, Running};
+use tollgate::state::AppState;
 use tollgate::tyk::config::Config;
 
 /// The admin secret every test gateway uses (unless a test overrides it).

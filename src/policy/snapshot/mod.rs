@@ -2,7 +2,7 @@
 //! per-key grants.
 //!
 //! A snapshot is built off the request path from raw documents, then published whole
-//! through an `ArcSwap` (see `crate::server::state`). Requests load it once and use that one
+//! through an `ArcSwap` (see `crate::state`). Requests load it once and use that one
 //! generation from start to end, so they never see half of an old policy set.
 //!
 //! Tyk re-applies a key's policies on every request; we apply them once per
