@@ -467,6 +467,31 @@ async fn upstream_closing_idle_connections_never_fails_a_request() {
     task.abort();
 }
 
+/// Where a head (or a chunked body's last chunk and trailers) ends in `b`, if it does.
+fn head_end(b: &[u8]) -> Option<usize> {
+    b.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// Reads from `s` into `buf` until `done` says where what is wanted ends; `None` when
+/// the peer closes first.
+async fn read_until(
+    s: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    done: impl Fn(&[u8]) -> Option<usize>,
+) -> Option<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 65536];
+    loop {
+        if let Some(end) = done(buf) {
+            return Some(end);
+        }
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
 /// An upstream speaking raw HTTP/1.1 on keep-alive connections, answering by path:
 /// a HEAD with a length and no body, a chunked body with a trailer, a 1 MB body, a
 /// response framed by both `Transfer-Encoding` and `Content-Length`, else `ok`.
@@ -474,7 +499,7 @@ async fn raw_upstream() -> (
     std::net::SocketAddr,
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -484,16 +509,9 @@ async fn raw_upstream() -> (
             count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
                 loop {
-                    let end = loop {
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match s.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
+                    let Some(end) = read_until(&mut s, &mut buf, head_end).await else {
+                        return;
                     };
                     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
                     buf.drain(..end);
@@ -583,7 +601,7 @@ async fn recording_upstream() -> (
     std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -595,16 +613,9 @@ async fn recording_upstream() -> (
             let log = log.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
-                let mut chunk = [0u8; 65536];
                 loop {
-                    let end = loop {
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match s.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
+                    let Some(end) = read_until(&mut s, &mut buf, head_end).await else {
+                        return;
                     };
                     let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
                     if head.starts_with("post /rec/early ") {
@@ -622,32 +633,18 @@ async fn recording_upstream() -> (
                         .lines()
                         .find_map(|l| l.strip_prefix("content-length: "))
                     {
-                        end + l.trim().parse::<usize>().unwrap()
+                        let total = end + l.trim().parse::<usize>().unwrap();
+                        read_until(&mut s, &mut buf, |b| (b.len() >= total).then_some(total)).await
                     } else if head.contains("transfer-encoding: chunked") {
-                        loop {
-                            if let Some(i) = buf[end..].windows(5).position(|w| w == b"0\r\n\r\n") {
-                                break end + i + 5;
-                            }
-                            if let Some(i) = buf[end..].windows(3).position(|w| w == b"0\r\n") {
-                                let rest = &buf[end + i + 3..];
-                                if let Some(j) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
-                                    break end + i + 3 + j + 4;
-                                }
-                            }
-                            match s.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        }
+                        read_until(&mut s, &mut buf, |b| {
+                            let last = b[end..].windows(3).position(|w| w == b"0\r\n")? + end + 3;
+                            head_end(&b[last - 2..]).map(|i| last - 2 + i)
+                        })
+                        .await
                     } else {
-                        end
+                        Some(end)
                     };
-                    while buf.len() < total {
-                        match s.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
+                    let Some(total) = total else { return };
                     log.lock().unwrap().push(buf.drain(..total).collect());
                     if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                         .await

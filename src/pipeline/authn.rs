@@ -50,14 +50,23 @@ pub fn find_key(
     key: &str,
     org: &str,
 ) -> Option<(KeyName, StoredKey)> {
-    let mut joined = [0u8; NAME_CAP];
+    // Built only when the org prefix applies (keys made by `/tyk/keys/create` already
+    // carry it), so the common lookup fills one name buffer, on a hit.
     let prefixed = (!org.is_empty() && !key.starts_with(org) && org.len() + key.len() <= NAME_CAP)
         .then(|| {
-            joined[..org.len()].copy_from_slice(org.as_bytes());
-            joined[org.len()..org.len() + key.len()].copy_from_slice(key.as_bytes());
-            std::str::from_utf8(&joined[..org.len() + key.len()]).unwrap_or(key)
+            let mut n = KeyName {
+                buf: [0u8; NAME_CAP],
+                len: org.len() + key.len(),
+            };
+            n.buf[..org.len()].copy_from_slice(org.as_bytes());
+            n.buf[org.len()..n.len].copy_from_slice(key.as_bytes());
+            n
         });
-    for candidate in prefixed.into_iter().chain(std::iter::once(key)) {
+    for candidate in prefixed
+        .iter()
+        .map(KeyName::as_str)
+        .chain(std::iter::once(key))
+    {
         let mut hashed = [0u8; 64];
         let name = if hash_keys {
             crate::tyk::keys::hash_key_into(candidate, &mut hashed);
