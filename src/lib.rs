@@ -26,6 +26,7 @@ pub mod state;
 pub mod store;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
+pub mod tls;
 pub mod tyk;
 pub mod upstream;
 pub mod util;
@@ -39,13 +40,16 @@ pub enum StartupError {
     Store(String),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, String),
+    /// TLS settings or certificate files that cannot be served (every problem).
+    #[error("invalid TLS configuration:\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Tls(Vec<tls::certs::CertProblem>),
 }
 
 impl StartupError {
     /// 2 for bad files (fix the input), 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            StartupError::Files(_) => 2,
+            StartupError::Files(_) | StartupError::Tls(_) => 2,
             StartupError::Store(_) | StartupError::Bind(..) => 1,
         }
     }

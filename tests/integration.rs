@@ -15,4 +15,5 @@ mod quotas;
 mod reload;
 mod startup;
 mod status_table;
+mod tls;
 mod unsupported;

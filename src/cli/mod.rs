@@ -133,6 +133,32 @@ fn check(path: Option<&Path>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // The listener's certificates: unusable files are errors, an expired certificate a
+    // warning here (`serve` refuses to start on it).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let tls_problems = match crate::tls::server(&cfg.http_server_options, now) {
+        Ok(Some((_, skipped))) => {
+            for w in skipped {
+                eprintln!("warning: {shown}: {w}");
+            }
+            Vec::new()
+        }
+        Ok(None) => Vec::new(),
+        Err(p) => p,
+    };
+    let (expired, tls_errors): (Vec<_>, Vec<_>) = tls_problems.into_iter().partition(|p| p.expired);
+    for p in &expired {
+        eprintln!("warning: {shown}: {p}");
+    }
+    if !tls_errors.is_empty() {
+        for p in &tls_errors {
+            eprintln!("error: {shown}: {p}");
+        }
+        eprintln!("{} problem(s) found", tls_errors.len());
+        return ExitCode::from(2);
+    }
     match state::build_snapshot(&cfg, 1) {
         Ok(snap) => {
             for w in &cfg.warnings {

@@ -75,11 +75,17 @@ fn builder() -> http1::Builder {
     b
 }
 
-/// Accepts connections until `shutdown` flips, then drains them.
+/// How long a client may take to finish the TLS handshake (hyper's header timeout only
+/// starts once it is done): a stalled handshake is closed, not held open.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections until `shutdown` flips, then drains them. With `tls`, every
+/// connection is a TLS one, its handshake done in the connection's own task.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     role: Role,
+    tls: Option<Arc<crate::tls::ServerTls>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -105,12 +111,36 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let st = state.clone();
+                let peer_addr = peer;
                 let peer = pipeline::Peer::new(peer);
                 let svc = service_fn(move |req| {
                     let st = st.clone();
                     let peer = peer.clone();
                     async move { Ok::<_, Infallible>(dispatch(st, role, req, peer).await) }
                 });
+                if let Some(tls) = &tls {
+                    let acceptor = tls.acceptor.clone();
+                    let watcher = graceful.watcher();
+                    let builder = builder.clone();
+                    tokio::spawn(async move {
+                        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(peer = %peer_addr, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(peer = %peer_addr, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc));
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                }
                 let conn = builder.serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -185,6 +215,19 @@ pub async fn start(state: Arc<AppState>) -> Result<Running, crate::StartupError>
                 .map_err(|e| crate::StartupError::Bind(addr.clone(), e.to_string()))
         }
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let tls = match crate::tls::server(&cfg.http_server_options, now) {
+        Ok(Some((tls, warnings))) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            Some(Arc::new(tls))
+        }
+        Ok(None) => None,
+        Err(problems) => return Err(crate::StartupError::Tls(problems)),
+    };
     let (tx, rx) = watch::channel(false);
     let main = bind(cfg.listen_port).await?;
     let addr = main
@@ -200,6 +243,7 @@ pub async fn start(state: Arc<AppState>) -> Result<Running, crate::StartupError>
             ctl,
             state.clone(),
             Role::Control,
+            tls.clone(),
             rx.clone(),
         )));
     }
@@ -209,6 +253,7 @@ pub async fn start(state: Arc<AppState>) -> Result<Running, crate::StartupError>
         Role::Gateway {
             with_control: !separate,
         },
+        tls,
         rx,
     )));
     tasks.push(tokio::spawn(sweep_limiters(state.clone(), tx.subscribe())));

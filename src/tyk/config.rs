@@ -61,6 +61,31 @@ pub struct HttpServerOptions {
     pub enable_path_prefix_matching: bool,
     pub enable_path_suffix_matching: bool,
     pub enable_strict_routes: bool,
+    /// The gateway port (and the control port) speak TLS only.
+    pub use_ssl: bool,
+    /// Certificate/key file pairs, chosen by SNI.
+    pub certificates: Vec<CertificateEntry>,
+    /// Files holding a certificate chain and its key in one PEM, or inline PEM.
+    pub ssl_certificates: Vec<String>,
+    /// Tyk's numeric TLS versions (769 = 1.0 … 772 = 1.3); 0 = the default (1.2).
+    pub min_version: u16,
+    pub max_version: u16,
+    /// TLS 1.2 cipher suites by their Go/IANA names (TLS 1.3 suites are fixed).
+    pub ssl_ciphers: Vec<String>,
+    /// Advertise `h2` by ALPN on TLS, and accept h2c (prior knowledge) in clear.
+    pub enable_http2: bool,
+    /// With mutual TLS: do not send the list of acceptable CAs in the handshake.
+    pub skip_client_ca_announcement: bool,
+}
+
+/// One entry of `http_server_options.certificates`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CertificateEntry {
+    /// An extra name this certificate answers to (besides its own CN and DNS names).
+    pub domain_name: String,
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 /// tollgate's own reload settings (not in Tyk).
@@ -213,6 +238,14 @@ const KNOWN: &[(&str, Kind)] = &[
         Kind::Bool,
     ),
     ("http_server_options.enable_strict_routes", Kind::Bool),
+    ("http_server_options.use_ssl", Kind::Bool),
+    ("http_server_options.min_version", Kind::Int),
+    ("http_server_options.max_version", Kind::Int),
+    ("http_server_options.enable_http2", Kind::Bool),
+    (
+        "http_server_options.skip_client_ca_announcement",
+        Kind::Bool,
+    ),
     ("rate_limit_response_headers", Kind::Str),
     ("hide_generator_header", Kind::Bool),
     ("health_check_endpoint_name", Kind::Str),
@@ -528,8 +561,18 @@ mod tests {
         )
         .unwrap();
         assert!(cfg.hide_generator_header && cfg.http_server_options.enable_strict_routes);
-        let e = load_str("{}", &[("TYK_GW_HTTPSERVEROPTIONS_USESSL", "true")]).unwrap_err();
-        assert!(e.to_string().contains("http_server_options.use_ssl"), "{e}");
+        let e = load_str(
+            "{}",
+            &[("TYK_GW_HTTPSERVEROPTIONS_MAXREQUESTBODYSIZE", "10")],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("http_server_options.max_request_body_size"),
+            "{e}"
+        );
+        let cfg = load_str("{}", &[("TYK_GW_HTTPSERVEROPTIONS_USESSL", "true")]).unwrap();
+        assert!(cfg.http_server_options.use_ssl);
         let cfg = load_str("{}", &[("TYK_GW_MAXIDLECONNECTIONSPERHOST", "500")]).unwrap();
         assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
         assert_eq!(cfg.warnings[0].path, "max_idle_connections_per_host");

@@ -519,22 +519,23 @@ const CONF_STORAGE: &[Node] = &[
 ];
 
 const CERT_ENTRY: &[Node] = &[
-    f("domain_name", Str, Beh, I),
-    f("cert_file", Str, Beh, I),
-    f("key_file", Str, Beh, I),
+    f("domain_name", Str, Beh, E),
+    f("cert_file", Str, Beh, E),
+    f("key_file", Str, Beh, E),
 ];
 
 const HTTP_SERVER_OPTIONS: &[Node] = &[
-    f("use_ssl", Bool, Sec, R("the TLS listener (http_server_options.use_ssl)")),
-    // Read only by the TLS listener, which is refused.
-    f("certificates", ListOf(&Struct(CERT_ENTRY)), Beh, I),
-    f("ssl_certificates", StrList, Beh, I),
+    f("use_ssl", Bool, Sec, E),
+    f("certificates", ListOf(&Struct(CERT_ENTRY)), Beh, E),
+    f("ssl_certificates", StrList, Beh, E),
     f("server_name", Str, Beh, I),
-    f("min_version", Int, Sec, I),
-    f("max_version", Int, Sec, I),
-    f("ssl_ciphers", StrList, Sec, I),
+    f("min_version", Int, Sec, E),
+    f("max_version", Int, Sec, E),
+    f("ssl_ciphers", StrList, Sec, E),
+    // A server-side switch with no effect in Tyk either (tyk-apidef §6.1).
     f("ssl_insecure_skip_verify", Bool, Na, I),
     f("enable_http2", Bool, Beh, W("HTTP/2 (http_server_options.enable_http2)")),
+    // Read only with mutual TLS, which is refused.
     f("skip_client_ca_announcement", Bool, Beh, I),
     f("read_timeout", Int, Beh, W("http_server_options.read_timeout")),
     f("write_timeout", Int, Beh, W("http_server_options.write_timeout")),
