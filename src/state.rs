@@ -21,6 +21,9 @@ pub struct ReloadStatus {
     pub last_success: Option<SystemTime>,
     /// The problems of the last failed reload, until a good one arrives.
     pub last_error: Option<Issues>,
+    /// The listener certificates' problems at the last reload (the previous
+    /// certificates are still served), until they load again.
+    pub tls_error: Option<Vec<String>>,
 }
 
 /// Everything a request or an admin call needs.
@@ -35,6 +38,9 @@ pub struct AppState {
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Serialises writes to the policy source through the REST APIs.
     pub policy_write_lock: tokio::sync::Mutex<()>,
+    /// The TLS listener's certificates, set by `server::start` when `use_ssl` is on;
+    /// reloaded with the files.
+    pub tls: std::sync::OnceLock<Arc<crate::tls::ServerTls>>,
     generation: AtomicU64,
 }
 
@@ -119,6 +125,7 @@ impl AppState {
             }),
             reload_lock: tokio::sync::Mutex::new(()),
             policy_write_lock: tokio::sync::Mutex::new(()),
+            tls: std::sync::OnceLock::new(),
             generation: AtomicU64::new(1),
         }))
     }
@@ -130,6 +137,7 @@ impl AppState {
     /// Re-reads the files and swaps the snapshot; a bad set keeps the current one.
     pub async fn reload(self: &Arc<Self>, trigger: &str) -> Result<u64, Issues> {
         let _guard = self.reload_lock.lock().await;
+        self.reload_certificates(trigger);
         let generation = self.generation.load(Ordering::Acquire) + 1;
         let cfg = self.config.clone();
         let started = std::time::Instant::now();
@@ -174,6 +182,31 @@ impl AppState {
                 }
                 st.last_error = Some(issues.clone());
                 Err(issues)
+            }
+        }
+    }
+
+    /// Re-reads the listener's certificates (with every reload); a bad file keeps the
+    /// current ones and is reported on `/hello`.
+    fn reload_certificates(&self, trigger: &str) {
+        let Some(tls) = self.tls.get() else { return };
+        let now = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let outcome = tls.reload(&self.config.http_server_options, now);
+        let mut st = self.status();
+        match outcome {
+            Ok(n) => {
+                if st.tls_error.take().is_some() {
+                    tracing::info!(trigger, certificates = n, "certificates reloaded");
+                }
+            }
+            Err(problems) => {
+                let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                if st.tls_error.as_ref() != Some(&lines) {
+                    tracing::error!(trigger, problems = %lines.join("; "), "certificate reload rejected; keeping the current certificates");
+                }
+                st.tls_error = Some(lines);
             }
         }
     }

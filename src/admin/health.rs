@@ -65,6 +65,15 @@ pub fn hello(state: &Arc<AppState>) -> Response<GwBody> {
             .map(|i| i.file.clone())
             .collect::<std::collections::BTreeSet<_>>());
     }
+    if let Some(problems) = &st.tls_error {
+        status = "warn";
+        config["status"] = json!("warn");
+        config["certificates"] = json!({
+            "status": "warn",
+            "output": "certificate reload rejected; the previous certificates are served",
+            "problems": problems,
+        });
+    }
     let body = json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),

@@ -77,6 +77,13 @@ pub fn targets(cfg: &crate::tyk::config::Config) -> Vec<Target> {
         PolicySource::Dir(d) => t.push(Target { dir: d, file: None }),
         PolicySource::None => {}
     }
+    // The listener's certificate files: cert-manager and certbot rename new ones over.
+    for f in crate::tls::cert_files(&cfg.http_server_options) {
+        t.push(Target {
+            dir: dir_of(&f),
+            file: f.file_name().map(|n| n.to_string_lossy().into_owned()),
+        });
+    }
     t
 }
 
@@ -168,6 +175,20 @@ mod tests {
         cfg.policies.policy_record_name = "policies.json".into();
         let t = targets(&cfg);
         assert_eq!(t[1].dir, PathBuf::from("."));
+        // Certificate files are watched only with TLS on, each by its own name.
+        cfg.http_server_options.certificates = vec![crate::tyk::config::CertificateEntry {
+            domain_name: String::new(),
+            cert_file: "/etc/tls/gw.crt".into(),
+            key_file: "/etc/tls/gw.key".into(),
+        }];
+        assert_eq!(targets(&cfg).len(), 2);
+        cfg.http_server_options.use_ssl = true;
+        let t = targets(&cfg);
+        assert_eq!(t.len(), 4);
+        assert!(t[2].matches(Path::new("/etc/tls/gw.crt")));
+        assert!(!t[2].matches(Path::new("/etc/tls/gw.key")));
+        assert!(t[3].matches(Path::new("/etc/tls/gw.key")));
+        cfg.http_server_options = Default::default();
         cfg.policies.policy_path = "/etc/pol".into();
         assert_eq!(
             targets(&cfg)[1],

@@ -223,7 +223,9 @@ pub async fn start(state: Arc<AppState>) -> Result<Running, crate::StartupError>
             for w in warnings {
                 tracing::warn!("{w}");
             }
-            Some(Arc::new(tls))
+            let tls = Arc::new(tls);
+            let _ = state.tls.set(tls.clone());
+            Some(tls)
         }
         Ok(None) => None,
         Err(problems) => return Err(crate::StartupError::Tls(problems)),

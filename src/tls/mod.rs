@@ -20,6 +20,8 @@ use std::sync::Arc;
 pub struct ServerTls {
     pub acceptor: tokio_rustls::TlsAcceptor,
     table: Arc<ArcSwap<CertTable>>,
+    /// The provider the keys are loaded with (cipher suites already narrowed).
+    provider: Arc<CryptoProvider>,
 }
 
 impl std::fmt::Debug for ServerTls {
@@ -32,6 +34,25 @@ impl ServerTls {
     /// The certificates served now.
     pub fn table(&self) -> arc_swap::Guard<Arc<CertTable>> {
         self.table.load()
+    }
+
+    /// Re-reads the certificate files for new handshakes (connections already open keep
+    /// theirs). Any problem keeps every current certificate: a half-loaded table could
+    /// answer a name with the wrong certificate.
+    pub fn reload(&self, opts: &HttpServerOptions, now: i64) -> Result<usize, Vec<CertProblem>> {
+        let (table, problems) = CertTable::load(opts, &self.provider, now);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        if table.is_empty() {
+            return Err(vec![setting(
+                "use_ssl",
+                "is true but no certificate is configured (certificates or ssl_certificates)",
+            )]);
+        }
+        let n = table.certs().len();
+        self.table.store(Arc::new(table));
+        Ok(n)
     }
 }
 
@@ -127,6 +148,25 @@ pub fn restrict_ciphers(p: &mut CryptoProvider, names: &[String]) -> Vec<String>
     unknown
 }
 
+/// The certificate files `opts` names (for the file watcher).
+pub fn cert_files(opts: &HttpServerOptions) -> Vec<std::path::PathBuf> {
+    if !opts.use_ssl {
+        return Vec::new();
+    }
+    let mut out: Vec<std::path::PathBuf> = Vec::new();
+    for e in &opts.certificates {
+        out.push(e.cert_file.clone().into());
+        out.push(e.key_file.clone().into());
+    }
+    for e in &opts.ssl_certificates {
+        if !e.trim_start().starts_with("-----BEGIN") {
+            out.push(e.clone().into());
+        }
+    }
+    out.retain(|p| !p.as_os_str().is_empty());
+    out
+}
+
 /// Builds the listener TLS from `opts` (`None` when `use_ssl` is off). `now`: Unix
 /// seconds, for expiry. Every problem at once; skipped cipher names are returned as
 /// warnings.
@@ -166,7 +206,8 @@ pub fn server(
         return Err(problems);
     }
     let table = Arc::new(ArcSwap::from_pointee(table));
-    let mut cfg = ServerConfig::builder_with_provider(Arc::new(p))
+    let provider = Arc::new(p);
+    let mut cfg = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| vec![setting("min_version", e.to_string())])?
         .with_no_client_auth()
@@ -180,6 +221,7 @@ pub fn server(
         ServerTls {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(cfg)),
             table,
+            provider,
         },
         skipped,
     )))
