@@ -64,13 +64,18 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
 }
 
 fn connector() -> tokio_rustls::TlsConnector {
+    connector_alpn(&[])
+}
+
+fn connector_alpn(alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
         .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
     tokio_rustls::TlsConnector::from(Arc::new(cfg))
 }
 
@@ -404,4 +409,122 @@ async fn the_watcher_picks_up_a_renamed_certificate() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// One HTTP/2 request on `io` (already TLS-wrapped, or plain for h2c).
+async fn h2_request<IO>(io: IO, path: &str, key: Option<&str>) -> (http::Version, u16, String)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::BodyExt;
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let mut req = http::Request::get(format!("https://a.test{path}"));
+    if let Some(k) = key {
+        req = req.header("authorization", k);
+    }
+    let resp = send
+        .send_request(
+            req.body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (version, status) = (resp.version(), resp.status().as_u16());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (version, status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// HTTP/2 by ALPN on the TLS port (with `enable_http2`), and h2c by prior knowledge on a
+/// plain one: the same answers as over HTTP/1.1, refusals included.
+#[tokio::test]
+async fn http2_by_alpn_and_h2c_give_the_same_answers() {
+    let c = three_certs();
+    let up = ok_upstream().await;
+    let apis = || {
+        vec![
+            with(api("open", "/open/", &up), json!({"use_keyless": true})),
+            api("keyed", "/keyed/", &up),
+        ]
+    };
+    let tls_conf = with(
+        c.conf.clone(),
+        json!({"http_server_options": {"enable_http2": true}}),
+    );
+    let gw = TestGateway::start(Opts::apis(apis()).conf(tls_conf)).await;
+    for (path, k, status, body) in [
+        ("/open/x", None, 200, "ok".to_string()),
+        (
+            "/keyed/x",
+            None,
+            401,
+            tyk_body("Authorization field missing"),
+        ),
+        (
+            "/keyed/x",
+            Some("nope"),
+            403,
+            tyk_body("Access to this API has been disallowed"),
+        ),
+        ("/nowhere", None, 404, "Not Found".to_string()),
+    ] {
+        let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        let tls = connector_alpn(&[b"h2", b"http/1.1"])
+            .connect(ServerName::try_from("a.test").unwrap(), tcp)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let got = h2_request(tls, path, k).await;
+        assert_eq!(
+            got,
+            (http::Version::HTTP_2, status, body.clone()),
+            "h2 {path} {k:?}"
+        );
+        let r = https_get(
+            &gw,
+            path,
+            &k.map(|k| format!("Authorization: {k}\r\n"))
+                .unwrap_or_default(),
+        )
+        .await;
+        assert!(
+            r.starts_with(&format!("HTTP/1.1 {status}")),
+            "http/1.1 {path}: {r}"
+        );
+        assert!(r.ends_with(&body), "http/1.1 {path}: {r}");
+    }
+    // Without enable_http2 the TLS port offers only http/1.1.
+    let plain_tls = TestGateway::start(Opts::apis(apis()).conf(c.conf.clone())).await;
+    let tcp = tokio::net::TcpStream::connect(plain_tls.addr)
+        .await
+        .unwrap();
+    let tls = connector_alpn(&[b"h2", b"http/1.1"])
+        .connect(ServerName::try_from("a.test").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+
+    let h2c = TestGateway::start(
+        Opts::apis(apis()).conf(json!({"http_server_options": {"enable_http2": true}})),
+    )
+    .await;
+    let tcp = tokio::net::TcpStream::connect(h2c.addr).await.unwrap();
+    assert_eq!(
+        h2_request(tcp, "/open/x", None).await,
+        (http::Version::HTTP_2, 200, "ok".to_string())
+    );
+    let r = h2c.get("/keyed/x", &[]).await;
+    assert_eq!(r.status, 401, "HTTP/1.1 still served next to h2c");
+    // A key (made over HTTP/1.1 on the same port) works over h2c.
+    let key = h2c.create_key(key_for(&["keyed"])).await;
+    let tcp = tokio::net::TcpStream::connect(h2c.addr).await.unwrap();
+    assert_eq!(
+        h2_request(tcp, "/keyed/x", Some(&key)).await,
+        (http::Version::HTTP_2, 200, "ok".to_string())
+    );
 }

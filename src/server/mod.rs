@@ -75,6 +75,32 @@ fn builder() -> http1::Builder {
     b
 }
 
+/// HTTP/2 connections (ALPN `h2` on TLS; h2c through [`auto_builder`]).
+fn h2_builder() -> hyper::server::conn::http2::Builder<hyper_util::rt::TokioExecutor> {
+    let mut b = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        // A client cannot hold more than this many requests open on one connection.
+        .max_concurrent_streams(256)
+        .max_header_list_size(64 * 1024);
+    b
+}
+
+/// A plain listener with `enable_http2`: HTTP/1.1, or h2c when the connection opens with
+/// the HTTP/2 preface (prior knowledge), with the same limits as either builder.
+fn auto_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .max_buf_size(64 * 1024)
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .max_header_list_size(64 * 1024);
+    b
+}
+
 /// How long a client may take to finish the TLS handshake (hyper's header timeout only
 /// starts once it is done): a stalled handshake is closed, not held open.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,6 +116,12 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let builder = builder();
+    let h2 = h2_builder();
+    let h2c = state
+        .config
+        .http_server_options
+        .enable_http2
+        .then(|| Arc::new(auto_builder()));
     // Keeps the timer driver's next wake-up under a second away. Every request arms
     // timers (upstream timeout, hyper's header-read timeout) and cancels them; one
     // armed while no other is pending is earlier than "never", so tokio interrupts its
@@ -122,6 +154,7 @@ pub async fn serve(
                     let acceptor = tls.acceptor.clone();
                     let watcher = graceful.watcher();
                     let builder = builder.clone();
+                    let h2 = h2.clone();
                     tokio::spawn(async move {
                         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                             Ok(Ok(s)) => s,
@@ -134,7 +167,22 @@ pub async fn serve(
                                 return;
                             }
                         };
-                        let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc));
+                        let result = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                            watcher.watch(h2.serve_connection(TokioIo::new(stream), svc)).await
+                        } else {
+                            watcher.watch(builder.serve_connection(TokioIo::new(stream), svc)).await
+                        };
+                        if let Err(e) = result {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                }
+                if let Some(auto) = &h2c {
+                    let auto = auto.clone();
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move {
+                        let conn = watcher.watch(auto.serve_connection(TokioIo::new(stream), svc));
                         if let Err(e) = conn.await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }

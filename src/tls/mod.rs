@@ -1,5 +1,6 @@
 //! TLS on the listeners (`http_server_options.use_ssl`): certificates chosen by SNI
-//! ([`certs`]), Tyk's numeric version bounds and cipher names, HTTP/1.1 over ALPN.
+//! ([`certs`]), Tyk's numeric version bounds and cipher names, ALPN `http/1.1` (and `h2`
+//! first with `enable_http2`).
 //!
 //! rustls with the `ring` provider. rustls speaks TLS 1.2 and 1.3 only: a bound that
 //! asks for 1.0 or 1.1 alone is refused, a lower bound of 1.0/1.1 starts at 1.2 (never
@@ -212,7 +213,11 @@ pub fn server(
         .map_err(|e| vec![setting("min_version", e.to_string())])?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(Resolver(table.clone())));
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = if opts.enable_http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     let skipped = skipped
         .into_iter()
         .map(|n| format!("http_server_options.ssl_ciphers: {n:?} is not a TLS 1.2 suite this build offers; skipped"))

@@ -534,7 +534,7 @@ const HTTP_SERVER_OPTIONS: &[Node] = &[
     f("ssl_ciphers", StrList, Sec, E),
     // A server-side switch with no effect in Tyk either (tyk-apidef §6.1).
     f("ssl_insecure_skip_verify", Bool, Na, I),
-    f("enable_http2", Bool, Beh, W("HTTP/2 (http_server_options.enable_http2)")),
+    f("enable_http2", Bool, Beh, E),
     // Read only with mutual TLS, which is refused.
     f("skip_client_ca_announcement", Bool, Beh, I),
     f("read_timeout", Int, Beh, W("http_server_options.read_timeout")),
